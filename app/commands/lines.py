@@ -12,13 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
-
 from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.errors import HtrError, ImageError
 from engine.formats import read_document
-from engine.imaging import load_image
-from engine.line_image import extract_line
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,6 +39,11 @@ def safe_name(text: str) -> str:
 
 def export_page_lines(xml_path: Path, out: Path, height: int, include_empty: bool) -> int:
     """Write the line images of one page; return how many were written."""
+    import cv2  # imported here: keeps `htrjand --help` fast
+
+    from engine.imaging import load_image
+    from engine.line_image import extract_line
+
     page = read_document(xml_path)
     image_path = page.image_path()
     if not image_path.exists():
