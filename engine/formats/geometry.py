@@ -1,18 +1,18 @@
 """Points as stored in PAGE-XML and ALTO, and the repairs a strict writer needs.
 
 Reading: :func:`parse_points` accepts "x,y x,y", "x y x y" and float values, returning integer
-points (rounded half up). Writing: :func:`clamp_points` rounds and clamps into the image,
-:func:`usable_polygon` / :func:`usable_baseline` decide what is degenerate, and
-:func:`band_from_baseline` derives a polygon for a line that has only a baseline.
+points (rounded half up). Writing: :func:`usable_polygon` / :func:`usable_baseline` decide what is
+degenerate (clamping and bands around baselines come from :mod:`engine.geometry`).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from engine.document import Point
+from engine.geometry import clamp_points
 
 _SPLIT = re.compile(r"[\s,]+")
 
@@ -64,23 +64,6 @@ def rectangle(x: float, y: float, w: float, h: float) -> list[Point]:
     return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
 
 
-def clamp_points(points: Iterable[Sequence[float]], width: int, height: int) -> list[Point]:
-    """Round every point to integers and clamp it into the image (0..width-1, 0..height-1)."""
-    out: list[Point] = []
-    max_x, max_y = max(width - 1, 0), max(height - 1, 0)
-    for pt in points:
-        x, y = pt[0], pt[1]
-        if type(x) is not int or type(y) is not int:
-            fx, fy = float(x), float(y)
-            if not (math.isfinite(fx) and math.isfinite(fy)):
-                continue
-            x, y = _to_int(fx), _to_int(fy)
-        x = 0 if x < 0 else (max_x if x > max_x else x)
-        y = 0 if y < 0 else (max_y if y > max_y else y)
-        out.append((x, y))
-    return out
-
-
 def usable_polygon(points: Sequence[Point]) -> bool:
     """A polygon needs at least three distinct points."""
     return len(set(points)) >= 3
@@ -89,17 +72,6 @@ def usable_polygon(points: Sequence[Point]) -> bool:
 def usable_baseline(points: Sequence[Point]) -> bool:
     """A baseline needs at least two distinct points."""
     return len(set(points)) >= 2
-
-
-def band_from_baseline(
-    baseline: Sequence[Point], height: float, width_px: int, height_px: int
-) -> list[Point]:
-    """A polygon around a baseline: ``height`` * 3/4 above it and 1/4 below, clamped."""
-    up = max(1, _to_int(height * 0.75))
-    down = max(1, _to_int(height * 0.25))
-    top = [(x, y - up) for x, y in baseline]
-    bottom = [(x, y + down) for x, y in reversed(baseline)]
-    return clamp_points(top + bottom, width_px, height_px)
 
 
 def bbox_polygon(points: Sequence[Point], width_px: int, height_px: int) -> list[Point]:

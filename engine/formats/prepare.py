@@ -22,13 +22,8 @@ from dataclasses import dataclass, replace
 
 from engine.document import Line, Page, Region
 from engine.errors import FormatError
-from engine.formats.geometry import (
-    band_from_baseline,
-    bbox_polygon,
-    clamp_points,
-    usable_baseline,
-    usable_polygon,
-)
+from engine.formats.geometry import bbox_polygon, usable_baseline, usable_polygon
+from engine.geometry import clamp_points, polygon_from_baseline
 from engine.formats.notes import FormatWarning
 
 _NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
@@ -103,7 +98,7 @@ def prepare_page(page: Page) -> Prepared:
             polygon = clamp_points(line.polygon, w, h)
             if not usable_polygon(polygon):
                 if baseline:
-                    polygon = band_from_baseline(baseline, band, w, h)
+                    polygon = polygon_from_baseline(baseline, 0.75 * band, 0.25 * band, w, h)
                 if not usable_polygon(polygon):
                     notes.append(f"line {line.id!r}: no usable polygon or baseline; not written"
                                  f" (text: {(line.text or '')[:40]!r}).")
