@@ -1,0 +1,5 @@
+import sys
+
+from app.gui.main import main
+
+sys.exit(main())

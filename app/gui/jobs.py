@@ -1,0 +1,126 @@
+"""What the background jobs do: segment, recognise, export. Plain functions run by a Job.
+
+They read pages (a copy of the one in memory, or the file on disk) and hand results back with
+``job.page_done``; the GUI thread merges them (see :mod:`app.gui.job_results`). The engine's
+recognition is imported only when a job runs, so the window works without it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.document import Page
+from engine.errors import ModelError, StorageError
+from engine.project import PageEntry, Project
+
+EXPORT_FOLDERS = {"page": "page-xml", "txt": "txt", "alto": "alto"}
+EXPORT_SUFFIXES = {"page": ".xml", "txt": ".txt", "alto": ".xml"}
+
+
+@dataclass
+class PageTask:
+    entry: PageEntry
+    page: Page | None = None  # a copy of the page in memory; None: read it from disk
+
+    def load(self, project: Project) -> Page:
+        return self.page if self.page is not None else project.load_page(self.entry)
+
+
+def tasks_for(model, stems: list[str]) -> list[PageTask]:
+    """Tasks for pages of the open project, with copies of the pages held in memory."""
+    tasks = []
+    for stem in stems:
+        entry = model.project.entry(stem)
+        if entry is not None and entry.readable:
+            page = model.pages.get(stem)
+            tasks.append(PageTask(entry, copy.deepcopy(page) if page is not None else None))
+    return tasks
+
+
+def _sub(job, index: int, count: int):
+    """A progress callback for page ``index`` of ``count`` that reports to the whole job."""
+    def report(done: int, total: int, message: str = "") -> None:
+        part = done / total if total else 0.0
+        job.progress(int((index + part) * 100), count * 100, message)
+    return report
+
+
+def segment(project: Project, tasks: list[PageTask]):
+    def run(job) -> int:
+        from engine.segmentation import segment_file
+
+        for i, task in enumerate(tasks):
+            job.progress(i * 100, len(tasks) * 100, f"segmenting {task.entry.image.name}")
+            page = segment_file(task.entry.image, progress=_sub(job, i, len(tasks)),
+                                cancel=job.cancel)
+            job.page_done(task.entry.stem, page)
+        job.progress(len(tasks) * 100, len(tasks) * 100, "done")
+        return len(tasks)
+    return run
+
+
+def make_recognizer(model_dir: str, device: str):
+    """The engine's recognizer for the settings; ModelError with a message a person can act on."""
+    try:
+        from engine.recognition import Recognizer
+    except ImportError as exc:
+        raise ModelError("No recognition model installed: the recognition engine is not "
+                         f"available ({exc}). Segmentation and editing still work.") from exc
+    folder = Path(model_dir) if model_dir else None
+    if folder is None:
+        try:
+            from engine.models import default_model_dir
+
+            folder = default_model_dir()
+        except ImportError:
+            folder = None  # the recognizer finds its default itself
+        except ModelError as exc:
+            raise ModelError(f"No recognition model installed ({exc}). Choose a model folder "
+                             "in Settings; segmentation and editing still work.") from exc
+    try:
+        return Recognizer(model_dir=folder, device=device)
+    except Exception as exc:  # onnxruntime and friends raise their own types too
+        raise ModelError(f"The recognition model could not be loaded: {exc}") from exc
+
+
+def recognize(project: Project, tasks: list[PageTask], model_dir: str, device: str):
+    def run(job) -> int:
+        job.progress(0, len(tasks) * 100, "loading the model")
+        recognizer = make_recognizer(model_dir, device)
+        for i, task in enumerate(tasks):
+            job.progress(i * 100, len(tasks) * 100, f"reading {task.entry.image.name}")
+            page = task.load(project)
+            if not any(True for _ in page.lines()):
+                from engine.segmentation import segment_file
+
+                page = segment_file(task.entry.image, cancel=job.cancel)
+                page.source_path = task.entry.xml  # so the recognizer finds the image
+            result = recognizer.recognize_page(page, progress=_sub(job, i, len(tasks)),
+                                               cancel=job.cancel)
+            job.page_done(task.entry.stem, result if isinstance(result, Page) else page)
+        job.progress(len(tasks) * 100, len(tasks) * 100, "done")
+        return len(tasks)
+    return run
+
+
+def export(project: Project, tasks: list[PageTask], folder: Path, formats: list[str]):
+    """Write each page in each format to ``folder/<format>/<stem>.<suffix>``."""
+    def run(job) -> list[Path]:
+        from engine.formats import write_document
+
+        written: list[Path] = []
+        for i, task in enumerate(tasks):
+            job.progress(i, len(tasks), f"exporting {task.entry.image.name}")
+            page = task.load(project)
+            for fmt in formats:
+                out = folder / EXPORT_FOLDERS[fmt] / (task.entry.stem + EXPORT_SUFFIXES[fmt])
+                try:
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StorageError(f"Could not create {out.parent}: {exc.strerror}") from exc
+                written.append(write_document(page, out, fmt))
+        job.progress(len(tasks), len(tasks), "done")
+        return written
+    return run

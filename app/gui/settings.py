@@ -1,0 +1,64 @@
+"""Settings of the window, kept with QSettings: device, model, recent projects, autosave delay."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings
+
+DEVICES = ("auto", "cpu", "gpu")
+MAX_RECENT = 10
+
+
+class Settings:
+    """Typed access to the QSettings store (pass one in tests to keep them out of the user's)."""
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self.store = store if store is not None else QSettings("HTR-JAND", "HTR-JAND Studio")
+
+    @property
+    def device(self) -> str:
+        value = str(self.store.value("recognition/device", "auto"))
+        return value if value in DEVICES else "auto"
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self.store.setValue("recognition/device", value if value in DEVICES else "auto")
+
+    @property
+    def model_dir(self) -> str:
+        """The recognition model folder; empty means the engine's default model."""
+        return str(self.store.value("recognition/model_dir", "") or "")
+
+    @model_dir.setter
+    def model_dir(self, value: str) -> None:
+        self.store.setValue("recognition/model_dir", value or "")
+
+    @property
+    def autosave_ms(self) -> int:
+        try:
+            return max(200, int(self.store.value("editing/autosave_ms", 1500)))
+        except (TypeError, ValueError):
+            return 1500
+
+    @autosave_ms.setter
+    def autosave_ms(self, value: int) -> None:
+        self.store.setValue("editing/autosave_ms", int(value))
+
+    @property
+    def low_confidence(self) -> float:
+        try:
+            return float(self.store.value("editing/low_confidence", 0.8))
+        except (TypeError, ValueError):
+            return 0.8
+
+    def recent_projects(self) -> list[str]:
+        value = self.store.value("recent/projects", [])
+        if isinstance(value, str):
+            value = [value] if value else []
+        return [str(v) for v in (value or [])]
+
+    def add_recent(self, path: str) -> None:
+        items = [p for p in self.recent_projects() if p != path]
+        self.store.setValue("recent/projects", [path, *items][:MAX_RECENT])
+
+    def sync(self) -> None:
+        self.store.sync()

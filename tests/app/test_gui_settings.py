@@ -1,0 +1,28 @@
+"""Settings (device, model, autosave) kept with QSettings; the recent-projects menu."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings
+
+from app.gui.settings import Settings
+from app.gui.settings_dialog import SettingsDialog
+
+
+def test_settings_dialog_stores_choices(window, settings, tmp_path):
+    dialog = SettingsDialog(settings, window)
+    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+    dialog.autosave.setValue(2500)
+    dialog.accept()
+    again = Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    assert again.device == "cpu" and again.autosave_ms == 2500
+    assert again.model_dir == ""
+
+
+def test_recent_projects(opened, project_dir, settings):
+    assert settings.recent_projects()[0] == str(project_dir)
+    for i in range(12):
+        settings.add_recent(f"/tmp/p{i}")
+    assert len(settings.recent_projects()) == 10
+    assert settings.recent_projects()[0] == "/tmp/p11"
+    settings.device = "quantum"
+    assert settings.device == "auto"
