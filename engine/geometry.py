@@ -253,40 +253,19 @@ def baseline_from_polygon(polygon: Iterable[Sequence[float]]) -> list[Point]:
 def polygon_iou(a: Iterable[Sequence[float]], b: Iterable[Sequence[float]]) -> float:
     """Intersection over union of two polygons (0.0 when either is empty or degenerate).
 
-    Self-intersecting polygons are repaired first (shapely ``make_valid``); without shapely the
-    two polygons are rasterised on a grid of at most 2048 pixels a side.
+    Self-intersecting polygons are repaired first (shapely ``make_valid``).
     """
     pa, pb = _array(a, "polygon a"), _array(b, "polygon b")
     if len(pa) < 3 or len(pb) < 3:
         return 0.0
-    try:
-        from shapely.geometry import Polygon
-        from shapely.validation import make_valid
-    except ImportError:
-        return _raster_iou(pa, pb)
+    from shapely.geometry import Polygon
+    from shapely.validation import make_valid
+
     sa, sb = make_valid(Polygon(pa)), make_valid(Polygon(pb))
     union = sa.union(sb).area
     if union <= 0:
         return 0.0
     return float(sa.intersection(sb).area / union)
-
-
-def _raster_iou(pa: np.ndarray, pb: np.ndarray) -> float:
-    import cv2
-
-    both = np.concatenate([pa, pb])
-    lo = both.min(axis=0)
-    span = float((both.max(axis=0) - lo).max())
-    if span <= 0:
-        return 0.0
-    scale = min(2047.0 / span, 8.0)
-    size = (int(math.ceil((both[:, 1].max() - lo[1]) * scale)) + 2,
-            int(math.ceil((both[:, 0].max() - lo[0]) * scale)) + 2)
-    ma, mb = np.zeros(size, np.uint8), np.zeros(size, np.uint8)
-    cv2.fillPoly(ma, [np.round((pa - lo) * scale).astype(np.int32)], 1)
-    cv2.fillPoly(mb, [np.round((pb - lo) * scale).astype(np.int32)], 1)
-    union = int(np.count_nonzero(ma | mb))
-    return float(np.count_nonzero(ma & mb)) / union if union else 0.0
 
 
 def baseline_y_at(baseline: np.ndarray, x: float) -> float:
