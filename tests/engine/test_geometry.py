@@ -113,13 +113,6 @@ def test_polygon_iou():
     assert 0.0 <= polygon_iou(a, bowtie) <= 1.0
 
 
-def test_raster_iou_fallback_agrees():
-    a = np.array([(0, 0), (100, 0), (100, 40), (0, 40)], float)
-    b = np.array([(30, 10), (160, 10), (160, 60), (30, 60)], float)
-    exact = polygon_iou(a, b)
-    assert geometry._raster_iou(a, b) == pytest.approx(exact, abs=0.02)
-
-
 def _lines(spacing: float, n: int = 6, x0: int = 100, slope: float = 0.02) -> list[Line]:
     lines = []
     for i in range(n):
