@@ -21,6 +21,7 @@ from engine.document import Page, Point
 from engine.errors import FormatError, HtrError, ImageError, StorageError
 from engine.formats import read_document, write_page_xml
 from engine.formats.notes import WARNINGS_KEY
+from engine.imaging import image_size
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".jp2")
 PAGE_FOLDER = "page"
@@ -29,23 +30,6 @@ PAGE_FOLDER = "page"
 def is_image_file(path: Path) -> bool:
     suffix_ok = path.suffix.lower() in IMAGE_SUFFIXES
     return suffix_ok and path.is_file() and not path.name.startswith(".")
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image file from its header; ImageError when it cannot be read."""
-    try:
-        from engine.imaging import image_size as engine_image_size
-    except ImportError:
-        engine_image_size = None
-    if engine_image_size is not None:
-        return tuple(engine_image_size(path))  # type: ignore[return-value]
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            return int(img.width), int(img.height)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise ImageError(f"{path.name}: not an image that can be read ({exc}).") from exc
 
 
 @dataclass

@@ -2,54 +2,36 @@
 
 from __future__ import annotations
 
-from statistics import median
+import cv2
+import numpy as np
 
 from engine.document import Line, Page, Point, Region
+from engine.errors import HtrError
+from engine.geometry import line_height_estimate, polygon_from_baseline
 
 
 def _line_height(page: Page) -> float:
-    """Typical line height of the page (engine estimate when available)."""
-    lines = [ln for ln in page.lines() if ln.polygon]
-    try:
-        from engine.geometry import line_height_estimate
-    except ImportError:
-        line_height_estimate = None
-    if line_height_estimate is not None and lines:
+    """Typical line spacing of the page, as the engine estimates it for line images."""
+    lines = [ln for ln in page.lines() if ln.polygon or ln.baseline]
+    if lines:
         try:
             value = float(line_height_estimate(lines))
             if value > 0:
                 return value
-        except Exception:  # an estimate is a convenience; fall back to our own
+        except (HtrError, ValueError):  # an estimate is a convenience; fall back below
             pass
-    heights = [ln.bbox()[3] - ln.bbox()[1] for ln in lines]
-    heights = [h for h in heights if h > 0]
-    return float(median(heights)) if heights else max(20.0, page.height / 40)
+    return max(20.0, page.height / 40)
 
 
 def polygon_for_baseline(page: Page, baseline: list[Point]) -> list[Point]:
     """The polygon of a line drawn as ``baseline``, computed by the engine's geometry."""
     height = _line_height(page)
-    ascender, descender = height * 0.75, height * 0.25
-    try:
-        from engine.geometry import polygon_from_baseline
-    except ImportError:
-        from engine.formats.geometry import band_from_baseline
-
-        return band_from_baseline(baseline, height, page.width, page.height)
-    points = polygon_from_baseline(baseline, ascender, descender, page.width, page.height)
-    return [(int(round(x)), int(round(y))) for x, y in points]
+    return polygon_from_baseline(baseline, height * 0.75, height * 0.25, page.width, page.height)
 
 
 def _inside(point: Point, polygon: list[Point]) -> bool:
-    x, y = point
-    inside = False
-    n = len(polygon)
-    for i in range(n):
-        x0, y0 = polygon[i]
-        x1, y1 = polygon[(i + 1) % n]
-        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / ((y1 - y0) or 1):
-            inside = not inside
-    return inside
+    contour = np.asarray(polygon, dtype=np.int32).reshape(-1, 1, 2)
+    return cv2.pointPolygonTest(contour, (float(point[0]), float(point[1])), False) >= 0
 
 
 def _mid_y(line: Line) -> float:
