@@ -42,7 +42,7 @@ def export_page_lines(xml_path: Path, out: Path, height: int, include_empty: boo
     import cv2  # imported here: keeps `htrjand --help` fast
 
     from engine.imaging import load_image
-    from engine.line_image import extract_line
+    from engine.recognition.lines import cut_lines
 
     page = read_document(xml_path)
     image_path = page.image_path()
@@ -51,13 +51,12 @@ def export_page_lines(xml_path: Path, out: Path, height: int, include_empty: boo
     image = load_image(image_path, mode="L")
     written = 0
     stem = safe_name(Path(xml_path).stem)
-    for line in page.lines():
-        if not line.text and not include_empty:
-            continue
-        try:
-            crop = extract_line(image, line, height=height)
-        except HtrError as exc:
-            print(f"htrjand: skipped line {line.id} of {xml_path}: {exc}", file=sys.stderr)
+    lines = [ln for ln in page.lines() if ln.text or include_empty]
+    # The recognizer's own cutting (line spacing of each region as scale), so a data set made
+    # here matches what the recognizer sees.
+    for line, crop in zip(lines, cut_lines(page, image, height, lines)):
+        if crop is None:
+            print(f"htrjand: skipped line {line.id} of {xml_path}: unusable geometry", file=sys.stderr)
             continue
         ok, png = cv2.imencode(".png", crop)
         if not ok:

@@ -104,5 +104,10 @@ def build(window) -> dict[str, QAction]:
     acts["cancel_job"] = _action(window, run, "&Cancel Job", window.runner.cancel, "Ctrl+.")
 
     help_menu = bar.addMenu("&Help")
+    acts["welcome"] = _action(window, help_menu, "&Welcome and Sample Page…",
+                              window.welcome_dialog)
+    acts["shortcuts"] = _action(window, help_menu, "&Keyboard Shortcuts…",
+                                window.shortcuts_dialog, QKeySequence.HelpContents)
+    help_menu.addSeparator()
     acts["about"] = _action(window, help_menu, "&About", window.about)
     return acts

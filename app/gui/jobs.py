@@ -62,7 +62,8 @@ def segment(project: Project, tasks: list[PageTask]):
 
 
 def make_recognizer(model_dir: str, device: str):
-    """The engine's recognizer for the settings; ModelError with a message a person can act on."""
+    """The engine's recognizer for the settings and a note when it fell back from the GPU to the
+    CPU (else None); ModelError with a message a person can act on."""
     try:
         from engine.recognition import Recognizer
     except ImportError as exc:
@@ -79,8 +80,10 @@ def make_recognizer(model_dir: str, device: str):
         except ModelError as exc:
             raise ModelError(f"No recognition model installed ({exc}). Choose a model folder "
                              "in Settings; segmentation and editing still work.") from exc
+    from engine.device import with_cpu_fallback
+
     try:
-        return Recognizer(model_dir=folder, device=device)
+        return with_cpu_fallback(lambda d: Recognizer(model_dir=folder, device=d), device)
     except Exception as exc:  # onnxruntime and friends raise their own types too
         raise ModelError(f"The recognition model could not be loaded: {exc}") from exc
 
@@ -88,7 +91,9 @@ def make_recognizer(model_dir: str, device: str):
 def recognize(project: Project, tasks: list[PageTask], model_dir: str, device: str):
     def run(job) -> int:
         job.progress(0, len(tasks) * 100, "loading the model")
-        recognizer = make_recognizer(model_dir, device)
+        recognizer, device_note = make_recognizer(model_dir, device)
+        if device_note:
+            job.note(device_note)
         for i, task in enumerate(tasks):
             job.progress(i * 100, len(tasks) * 100, f"reading {task.entry.image.name}")
             page = task.load(project)

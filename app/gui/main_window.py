@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QListView, QMainWindow,
+from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QLabel, QListView, QMainWindow,
                                QMessageBox, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
 
 from app.gui import actions, job_actions
@@ -24,7 +24,7 @@ from app.gui.message_bar import MessageBar
 from app.gui.page_list import PageList
 from app.gui.page_view import PageView
 from app.gui.palette import CharacterPalette
-from app.gui.project_model import ERROR, ProjectModel
+from app.gui.project_model import ERROR, WARNING, ProjectModel
 from app.gui.settings import Settings
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.undo_commands import AddLine, DeleteLine, MoveLine, SetLineText
@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
         self.palette.characterChosen.connect(self.editor.insert_character)
         self.line_list.selectionModel().currentChanged.connect(self._line_list_current)
         self.runner.ended.connect(job_actions.report_end(self))
+        self.runner.noted.connect(lambda text: self.messages.show_message(WARNING, text))
 
     # -- showing ---------------------------------------------------------------------------
     def _show_page(self) -> None:
@@ -284,8 +285,28 @@ class MainWindow(QMainWindow):
             self.model.autosave.setInterval(self.settings.autosave_ms)
 
     def about(self) -> None:
-        QMessageBox.about(self, APP_NAME, f"{APP_NAME}\nTranscribe historical handwriting on "
-                          "your own machine.")
+        from app.gui.about import AboutDialog
+
+        AboutDialog(self).exec()
+
+    def shortcuts_dialog(self) -> None:
+        from app.gui.help import ShortcutsDialog
+
+        ShortcutsDialog(self).exec()
+
+    def welcome_dialog(self):
+        from app.gui.welcome import show_welcome
+
+        return show_welcome(self)
+
+    def receive_paths(self, paths: list[str]) -> None:
+        """Files handed over by a second start of the application: open them, come forward."""
+        if paths:
+            self.open_paths(paths)
+        self.setWindowState((self.windowState() & ~Qt.WindowMinimized) | Qt.WindowActive)
+        self.show()
+        self.raise_()
+        self.activateWindow()
 
     # -- closing ---------------------------------------------------------------------------
     def confirm_close_unsaved(self) -> bool:
@@ -305,4 +326,6 @@ class MainWindow(QMainWindow):
         self.settings.store.setValue("window/geometry", self.saveGeometry())
         self.settings.store.setValue("window/state", self.saveState())
         self.settings.sync()
+        for dialog in self.findChildren(QDialog):  # the welcome screen is not modal
+            dialog.close()
         event.accept()

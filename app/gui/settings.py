@@ -50,6 +50,16 @@ class Settings:
         except (TypeError, ValueError):
             return 0.8
 
+    @property
+    def show_welcome(self) -> bool:
+        """Whether the welcome screen opens at start (True until the person turns it off)."""
+        value = self.store.value("welcome/show", True)
+        return value if isinstance(value, bool) else str(value).lower() not in ("false", "0")
+
+    @show_welcome.setter
+    def show_welcome(self, value: bool) -> None:
+        self.store.setValue("welcome/show", bool(value))
+
     def recent_projects(self) -> list[str]:
         value = self.store.value("recent/projects", [])
         if isinstance(value, str):

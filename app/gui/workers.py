@@ -25,6 +25,7 @@ class JobSignals(QObject):
     finished = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
+    note = Signal(str)  # something a person should know that does not stop the job
 
 
 class Job(QRunnable):
@@ -40,6 +41,10 @@ class Job(QRunnable):
     def progress(self, done: int, total: int, message: str = "") -> None:
         self.signals.progress.emit(int(done), int(total), str(message))
         self.cancel.raise_if_cancelled()
+
+    def note(self, text: str) -> None:
+        """Tell the person something (e.g. "the GPU failed, running on the CPU")."""
+        self.signals.note.emit(str(text))
 
     def page_done(self, stem: str, page: object) -> None:
         self.signals.pageDone.emit(stem, page)
@@ -78,6 +83,7 @@ class JobRunner(QObject):
     started = Signal(str)
     progressed = Signal(int, str)  # percent, "title: message — about N s left"
     ended = Signal(str, str)  # outcome ("finished", "failed", "cancelled"), message
+    noted = Signal(str)  # a job's note (Job.note)
 
     def __init__(self, pool: QThreadPool | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -105,6 +111,7 @@ class JobRunner(QObject):
         job.signals.finished.connect(self._finished, queued)
         job.signals.failed.connect(self._failed, queued)
         job.signals.cancelled.connect(self._cancelled, queued)
+        job.signals.note.connect(self.noted, queued)
         self.started.emit(job.title)
         self.pool.start(job)
         return True

@@ -62,3 +62,54 @@ def opened(window, project_dir):
     assert window.open_paths([str(project_dir)])
     assert window.model.page is not None
     return window
+
+
+@pytest.fixture
+def no_models(tmp_path: Path, monkeypatch) -> Path:
+    """No recognition model anywhere: empty bundled and user model folders."""
+    from engine import models
+
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    monkeypatch.setattr(models, "bundled_models_dir", lambda: empty)
+    monkeypatch.setattr(models, "user_models_dir", lambda: empty / "user")
+    return empty
+
+
+@pytest.fixture(scope="session")
+def toy_model_dir(tmp_path_factory) -> Path:
+    """An untrained, seeded student exported to ONNX (needs torch): a real model to load."""
+    torch = pytest.importorskip("torch")
+    import json
+    from dataclasses import replace
+
+    from training.export import onnx_bytes
+    from training.network import STUDENT, HtrJandNet
+
+    torch.manual_seed(0)
+    chars = list(" abcdefghijklmnopqrstuvwxyz")
+    folder = tmp_path_factory.mktemp("toy-model") / "toy"
+    folder.mkdir()
+    net = HtrJandNet(replace(STUDENT, num_classes=len(chars) + 1)).eval()
+    (folder / "model.onnx").write_bytes(onnx_bytes(net))
+    (folder / "card.json").write_text(json.dumps(
+        {"name": "toy", "version": "0.0.1", "charset": chars, "num_classes": len(chars) + 1,
+         "input": {"height": 64, "width_factor": 8}}))
+    (folder / "card.md").write_text("# Toy model\n\nUntrained; for tests only.\n")
+    return folder
+
+
+@pytest.fixture
+def user_dirs(tmp_path: Path, monkeypatch) -> Path:
+    """The user's data folder in tmp (the sample is copied there)."""
+    from app.gui import startup
+
+    folder = tmp_path / "user-data"
+    monkeypatch.setattr(startup, "user_data_dir", lambda: folder)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def private_instance_name(monkeypatch, tmp_path: Path) -> None:
+    """Each test's window listens under its own name, never a running HTR-JAND Studio's."""
+    monkeypatch.setenv("HTRJAND_INSTANCE", f"htrjand-test-{os.getpid()}-{abs(hash(tmp_path))}")

@@ -1,0 +1,155 @@
+"""Recognition benchmark: val CER/WER per collection, lines per second and peak memory for
+ONNX Runtime vs PyTorch on the same line images, and the model's size on disk.
+
+    python benchmarks/recognition.py [--model DIR] [--threads 2] [--beam 1] [--max-lines N]
+
+Each backend runs in its own process (peak RSS is per process). Lines are cut once from the
+val split pages of ../shared/data (or $HTRJAND_SHARED_DATA) with the engine's line cutter and
+handed to both backends; cutting time is reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from engine.metrics import ErrorRates  # noqa: E402
+
+COLLECTIONS = ("hooker", "poilus")
+
+
+def cut_val_lines(data: Path, height: int, max_lines: int | None) -> dict:
+    """{"images": [...], "texts": [...], "collections": [...], "cut_s": seconds}."""
+    from engine.formats import read_document
+    from engine.imaging import load_image
+    from engine.recognition.lines import cut_lines
+
+    images, texts, colls, t0 = [], [], [], time.perf_counter()
+    for coll in COLLECTIONS:
+        listing = data / coll / "split_val.txt"
+        for name in listing.read_text().split():
+            page = read_document(listing.parent / name)
+            lines = [ln for ln in page.lines() if ln.text.strip()]
+            for ln, img in zip(lines, cut_lines(page, load_image(page.image_path()), height,
+                                                lines)):
+                if img is not None:
+                    images.append(img)
+                    texts.append(ln.text)
+                    colls.append(coll)
+    if max_lines and len(images) > max_lines:
+        keep = np.linspace(0, len(images) - 1, max_lines).astype(int)
+        images = [images[i] for i in keep]
+        texts = [texts[i] for i in keep]
+        colls = [colls[i] for i in keep]
+    return {"images": images, "texts": texts, "collections": colls,
+            "cut_s": time.perf_counter() - t0}
+
+
+def run_backend(backend: str, model: Path, lines_file: Path, threads: int, beam: int) -> dict:
+    """Recognise the saved lines with one backend (called in a child process)."""
+    blob = np.load(lines_file, allow_pickle=True)
+    images = list(blob["images"])
+    if backend == "onnxruntime":
+        from engine.recognition import Recognizer
+
+        rec = Recognizer(model, "cpu", beam=beam, threads=threads)
+        rec.recognize_images(images[:8])  # warm-up
+        t0 = time.perf_counter()
+        texts = [r.text for r in rec.recognize_images(images)]
+    else:
+        import torch
+
+        from training.batching import to_tensor_batch
+        from training.charset import Charset
+        from training.network import HtrJandNet, NetConfig
+        from training.trainer import greedy_texts
+
+        torch.set_num_threads(threads)
+        ck = torch.load(model / "model.pt", map_location="cpu", weights_only=False)
+        net = HtrJandNet(NetConfig.from_dict(ck["net"])).eval()
+        net.load_state_dict(ck["model"])
+        charset = Charset(ck["charset"])
+        order = sorted(range(len(images)), key=lambda i: images[i].shape[1])
+        texts = [""] * len(images)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            for s in range(0, len(order), 16):
+                idx = order[s:s + 16]
+                x, w = to_tensor_batch([images[i] for i in idx], net.cfg.width_factor)
+                for i, t in zip(idx, greedy_texts(net(x, w), net.frames(w), charset)):
+                    texts[i] = t
+    seconds = time.perf_counter() - t0
+    return {"backend": backend, "texts": texts, "seconds": seconds,
+            "lines_per_s": len(images) / seconds,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--beam", type=int, default=1)
+    parser.add_argument("--max-lines", type=int)
+    parser.add_argument("--backend", help=argparse.SUPPRESS)
+    parser.add_argument("--lines-file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    from engine.models import default_model_dir, load_card
+
+    model = args.model or default_model_dir()
+    if args.backend:  # child process
+        print(json.dumps(run_backend(args.backend, model, args.lines_file, args.threads,
+                                     args.beam), ensure_ascii=False))
+        return 0
+    card = load_card(model)
+    data = Path(os.environ.get("HTRJAND_SHARED_DATA", REPO.parent / "shared" / "data"))
+    lines = cut_val_lines(data, card["input"]["height"], args.max_lines)
+    n = len(lines["images"])
+    with tempfile.TemporaryDirectory() as tmp:
+        lines_file = Path(tmp) / "lines.npz"
+        arr = np.empty(n, dtype=object)
+        arr[:] = lines["images"]
+        np.savez(lines_file, images=arr)
+        results = {}
+        for backend in ("onnxruntime", "pytorch"):
+            cmd = [sys.executable, __file__, "--model", str(model), "--threads",
+                   str(args.threads), "--beam", str(args.beam), "--backend", backend,
+                   "--lines-file", str(lines_file)]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"{backend}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+                continue
+            results[backend] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"model {card['name']} ({model}): {card.get('parameters', '?')} parameters, "
+          f"input height {card['input']['height']}")
+    sizes = {p.name: p.stat().st_size for p in model.iterdir() if p.is_file()}
+    print("size on disk: " + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in sorted(sizes.items()))
+          + f"; folder {sum(sizes.values()) / 1e6:.2f} MB")
+    print(f"{n} val lines, cut in {lines['cut_s']:.1f} s ({n / lines['cut_s']:.1f} lines/s); "
+          f"{args.threads} threads; {'greedy' if args.beam <= 1 else f'beam {args.beam}'}")
+    for backend, r in results.items():
+        rates: dict[str, ErrorRates] = {}
+        for coll, ref, hyp in zip(lines["collections"], lines["texts"], r["texts"]):
+            rates.setdefault(coll, ErrorRates()).add(ref, hyp)
+            rates.setdefault("all", ErrorRates()).add(ref, hyp)
+        per = "  ".join(f"{k}: CER {v.cer:.2%} WER {v.wer:.2%} ({v.lines} lines)"
+                        for k, v in rates.items())
+        print(f"{backend:12s} {r['lines_per_s']:7.1f} lines/s  peak RSS {r['peak_rss_mb']:6.0f} "
+              f"MB  {per}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The model registry: bundled models (``resources/models``) and the user's own (platformdirs
+user data folder). A model is a folder with ``model.onnx`` and ``card.json``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import user_data_path
+
+from engine.errors import ModelError
+
+DEFAULT_MODEL = "htrjand-student"
+APP_NAME = "htrjand-studio"
+
+
+def bundled_models_dir() -> Path:
+    """``resources/models`` of the checkout or of the built application."""
+    from engine.resources import resource_path
+
+    return resource_path("models")
+
+
+def user_models_dir() -> Path:
+    """Where fine-tuned models are saved (created on demand by the writer, not here)."""
+    return user_data_path(APP_NAME, appauthor=False) / "models"
+
+
+def load_card(model_dir: str | Path) -> dict:
+    """The card of a model folder, checked for what the engine needs; ModelError otherwise."""
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        raise ModelError(f"model folder {folder} does not exist")
+    path = folder / "card.json"
+    if not path.is_file():
+        raise ModelError(f"{folder} is not a model folder: card.json is missing")
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path} is unreadable or not JSON: {exc}") from exc
+    if not isinstance(card, dict):
+        raise ModelError(f"{path}: a model card is a JSON object")
+    charset = card.get("charset")
+    if not isinstance(charset, list) or not charset or not all(
+            isinstance(c, str) and len(c) == 1 for c in charset):
+        raise ModelError(f"{path}: 'charset' must be a non-empty list of single characters")
+    height = card.get("input", {}).get("height") if isinstance(card.get("input"), dict) else None
+    if not isinstance(height, int) or height < 8:
+        raise ModelError(f"{path}: 'input.height' is missing or invalid")
+    if card.get("num_classes", len(charset) + 1) != len(charset) + 1:
+        raise ModelError(f"{path}: num_classes {card.get('num_classes')} does not match the "
+                         f"charset ({len(charset)} characters + blank)")
+    card.setdefault("name", folder.name)
+    return card
+
+
+@dataclass
+class ModelInfo:
+    """One listed model: where it is, where it comes from, its card (or why it is unusable)."""
+
+    name: str
+    path: Path
+    source: str  # "bundled" or "user"
+    card: dict | None
+    error: str | None = None
+
+
+def list_models() -> list[ModelInfo]:
+    """Bundled then user models; unusable folders are listed with their error."""
+    found = []
+    for source, base in (("bundled", bundled_models_dir()), ("user", user_models_dir())):
+        if not base.is_dir():
+            continue
+        for folder in sorted(p for p in base.iterdir() if (p / "card.json").exists()):
+            try:
+                card = load_card(folder)
+                found.append(ModelInfo(card["name"], folder, source, card))
+            except ModelError as exc:
+                found.append(ModelInfo(folder.name, folder, source, None, str(exc)))
+    return found
+
+
+def default_model_dir() -> Path:
+    """The bundled default recognition model; ModelError if none is installed."""
+    preferred = bundled_models_dir() / DEFAULT_MODEL
+    if (preferred / "model.onnx").is_file():
+        return preferred
+    for info in list_models():
+        if info.card is not None and (info.path / "model.onnx").is_file():
+            return info.path
+    raise ModelError(f"no recognition model found in {bundled_models_dir()} or "
+                     f"{user_models_dir()}; pass --model DIR")

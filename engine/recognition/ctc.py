@@ -1,0 +1,106 @@
+"""CTC decoding of frame posteriors (T, C) with class 0 the blank: greedy best path and
+prefix beam search, plus per-character confidences along the best alignment."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+BLANK = 0
+
+
+def greedy_decode(log_probs: np.ndarray) -> tuple[list[int], list[float]]:
+    """Best path: argmax per frame, collapse repeats, drop blanks. Each character's confidence
+    is the highest posterior of its label over the frames of its run."""
+    best = log_probs.argmax(-1)
+    labels, confs = [], []
+    prev = BLANK
+    for t, c in enumerate(best.tolist()):
+        p = float(math.exp(log_probs[t, c]))
+        if c != BLANK and c == prev:
+            confs[-1] = max(confs[-1], p)
+        elif c != BLANK:
+            labels.append(c)
+            confs.append(p)
+        prev = c
+    return labels, confs
+
+
+def _logsumexp(a: float, b: float) -> float:
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    m = max(a, b)
+    return m + math.log1p(math.exp(-abs(a - b)))
+
+
+def beam_decode(log_probs: np.ndarray, beam: int = 8, prune: float = 1e-3
+                ) -> tuple[list[int], list[float]]:
+    """CTC prefix beam search; returns the best labelling and its characters' confidences
+    (posterior of each label along the Viterbi alignment of that labelling)."""
+    if beam <= 1:
+        return greedy_decode(log_probs)
+    log_prune = math.log(prune)
+    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}  # (blank, label)
+    for t in range(log_probs.shape[0]):
+        row = log_probs[t]
+        cands = [int(c) for c in np.nonzero(row > log_prune)[0]] or [int(row.argmax())]
+        nxt: dict[tuple[int, ...], list[float]] = {}
+        for prefix, (pb, pnb) in beams.items():
+            total = _logsumexp(pb, pnb)
+            for c in cands:
+                lp = float(row[c])
+                if c == BLANK:
+                    e = nxt.setdefault(prefix, [-math.inf, -math.inf])
+                    e[0] = _logsumexp(e[0], total + lp)
+                    continue
+                ext = prefix + (c,)
+                e = nxt.setdefault(ext, [-math.inf, -math.inf])
+                if prefix and prefix[-1] == c:
+                    e[1] = _logsumexp(e[1], pb + lp)  # a repeat needs a blank in between
+                    same = nxt.setdefault(prefix, [-math.inf, -math.inf])
+                    same[1] = _logsumexp(same[1], pnb + lp)
+                else:
+                    e[1] = _logsumexp(e[1], total + lp)
+        ranked = sorted(nxt.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)[:beam]
+        beams = {k: (v[0], v[1]) for k, v in ranked}
+    best = max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))[0]
+    labels = list(best)
+    return labels, align_confidences(log_probs, labels)
+
+
+def align_confidences(log_probs: np.ndarray, labels: list[int]) -> list[float]:
+    """Viterbi-align ``labels`` to the frames; each label's confidence is its highest posterior
+    over the frames aligned to it."""
+    if not labels:
+        return []
+    t_len = log_probs.shape[0]
+    ext = [BLANK]
+    for c in labels:
+        ext += [c, BLANK]
+    s_len = len(ext)
+    score = np.full((t_len, s_len), -np.inf)
+    back = np.zeros((t_len, s_len), dtype=np.int64)
+    score[0, 0] = log_probs[0, ext[0]]
+    if s_len > 1:
+        score[0, 1] = log_probs[0, ext[1]]
+    for t in range(1, t_len):
+        for s in range(s_len):
+            cands = [(score[t - 1, s], s)]
+            if s >= 1:
+                cands.append((score[t - 1, s - 1], s - 1))
+            if s >= 2 and ext[s] != BLANK and ext[s] != ext[s - 2]:
+                cands.append((score[t - 1, s - 2], s - 2))
+            val, arg = max(cands)
+            score[t, s] = val + log_probs[t, ext[s]]
+            back[t, s] = arg
+    s = s_len - 1 if s_len < 2 or score[-1, s_len - 1] >= score[-1, s_len - 2] else s_len - 2
+    confs = [0.0] * len(labels)
+    for t in range(t_len - 1, -1, -1):
+        if ext[s] != BLANK:
+            k = (s - 1) // 2
+            confs[k] = max(confs[k], float(math.exp(log_probs[t, ext[s]])))
+        s = int(back[t, s]) if t > 0 else s
+    return confs

@@ -1,0 +1,200 @@
+"""Recognition with ONNX Runtime: CTC decoding, confidences, batching, pages, bad input, and
+the bundled model reading a real Poilus line."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.document import Origin
+from engine.errors import ModelError
+from engine.models import bundled_models_dir
+from engine.recognition import Recognizer, beam_decode, greedy_decode
+from engine.recognition.ctc import align_confidences
+
+BUNDLED = bundled_models_dir() / "htrjand-student"
+
+
+def _log(rows: list[list[float]]) -> np.ndarray:
+    return np.log(np.asarray(rows, dtype=np.float64))
+
+
+def test_greedy_collapses_repeats_and_blanks() -> None:
+    # classes: 0 blank, 1 'a', 2 'b'; path a a - a b b  ->  a a b
+    lp = _log([[.1, .8, .1], [.1, .7, .2], [.9, .05, .05], [.2, .6, .2], [.1, .1, .8],
+               [.3, .1, .6]])
+    labels, confs = greedy_decode(lp)
+    assert labels == [1, 1, 2]
+    assert confs == pytest.approx([0.8, 0.6, 0.8])
+
+
+def test_beam_finds_the_more_probable_labelling() -> None:
+    # greedy reads blank blank = "", but P("a") = 0.64 > P("") = 0.36
+    lp = _log([[.6, .4], [.6, .4]])
+    assert greedy_decode(lp)[0] == []
+    labels, confs = beam_decode(lp, beam=4)
+    assert labels == [1] and confs == pytest.approx([0.4])
+
+
+def test_beam_agrees_with_greedy_on_peaked_posteriors() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 1, (30, 6))
+    logits[np.arange(30), rng.integers(0, 6, 30)] += 8
+    lp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    assert beam_decode(lp, beam=8)[0] == greedy_decode(lp)[0]
+
+
+def test_align_confidences_follow_best_path() -> None:
+    lp = _log([[.1, .8, .1], [.9, .05, .05], [.1, .3, .6]])
+    assert align_confidences(lp, [1, 2]) == pytest.approx([0.8, 0.6])
+    assert align_confidences(lp, []) == []
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """The bundled model, or an untrained seeded student exported here (needs torch)."""
+    if (BUNDLED / "model.onnx").is_file():
+        return BUNDLED
+    torch = pytest.importorskip("torch")
+    from dataclasses import replace
+
+    from training.export import onnx_bytes
+    from training.network import STUDENT, HtrJandNet
+
+    torch.manual_seed(0)
+    chars = list(" abcdefghijklmnopqrstuvwxyz")
+    folder = tmp_path_factory.mktemp("model")
+    net = HtrJandNet(replace(STUDENT, num_classes=len(chars) + 1)).eval()
+    (folder / "model.onnx").write_bytes(onnx_bytes(net))
+    (folder / "card.json").write_text(json.dumps(
+        {"name": "toy", "charset": chars, "num_classes": len(chars) + 1,
+         "input": {"height": 64, "width_factor": 8}}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def recognizer(model_dir: Path) -> Recognizer:
+    return Recognizer(model_dir, device="cpu")
+
+
+def test_results_do_not_depend_on_batch_companions(recognizer: Recognizer) -> None:
+    rng = np.random.default_rng(1)
+    lines = [rng.integers(0, 256, (64, w), dtype=np.uint8) for w in (300, 120, 640, 310)]
+    together = recognizer.recognize_images(lines)
+    alone = [recognizer.recognize_images([im])[0] for im in lines]
+    for a, b in zip(together, alone):
+        assert a.text == b.text
+        assert a.confidence == pytest.approx(b.confidence, abs=1e-4)
+        assert len(a.char_confidences) == len(a.text)
+        assert all(0 <= c <= 1 for c in a.char_confidences) and 0 <= a.confidence <= 1
+
+
+def test_bad_line_images_give_defined_results(recognizer: Recognizer) -> None:
+    empty = np.zeros((0, 0), np.uint8)
+    one_px = np.full((64, 1), 255, np.uint8)
+    flat = np.full((1, 300), 255, np.uint8)
+    wide = np.full((10, 400), 255, np.uint8)  # 40x its height: scaled, recognised
+    very_wide = np.full((20, 5000), 200, np.uint8)  # squeezed to the widest allowed
+    res = recognizer.recognize_images([empty, one_px, flat, wide, very_wide])
+    assert len(res) == 5
+    for r in res[:3]:
+        assert r.text == "" and r.confidence == 0.0 and r.note
+    for r in res[3:]:
+        assert isinstance(r.text, str) and r.note is None
+        assert len(r.char_confidences) == len(r.text)
+    assert recognizer.recognize_images([]) == []
+
+
+def test_beam_decoding_runs_on_real_model(model_dir: Path) -> None:
+    rec = Recognizer(model_dir, device="cpu", beam=4)
+    img = np.full((64, 200), 255, np.uint8)
+    img[25:40, 20:180:12] = 0
+    r = rec.recognize_images([img])[0]
+    assert len(r.char_confidences) == len(r.text)
+
+
+def test_corrupt_or_mismatched_models(model_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "corrupt"
+    shutil.copytree(model_dir, bad)
+    (bad / "model.onnx").write_bytes(b"\x00not an onnx file" * 10)
+    with pytest.raises(ModelError, match="cannot be loaded"):
+        Recognizer(bad, device="cpu")
+    other = tmp_path / "mismatch"
+    shutil.copytree(model_dir, other)
+    card = json.loads((other / "card.json").read_text())
+    card["charset"] = card["charset"][:-1]
+    card["num_classes"] = len(card["charset"]) + 1
+    (other / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="classes"):
+        Recognizer(other, device="cpu")
+    (other / "model.onnx").unlink()
+    with pytest.raises(ModelError):
+        Recognizer(other, device="cpu")
+    with pytest.raises(ModelError, match="device"):
+        Recognizer(model_dir, device="tpu")
+
+
+def test_recognize_page_keeps_person_lines(recognizer: Recognizer, sample_xml: Path) -> None:
+    from engine.formats import read_document
+
+    page = read_document(sample_xml)
+    lines = list(page.lines())
+    lines[0].origin = Origin.NONE
+    kept = {ln.id: ln.text for ln in lines if ln.origin == Origin.PERSON}
+    assert kept, "the sample page has person-transcribed lines"
+    done = []
+    recognizer.recognize_page(page, progress=lambda d, t, m="": done.append((d, t)))
+    assert done and done[-1][0] == done[-1][1]
+    for ln in page.lines():
+        if ln.id in kept:
+            assert ln.text == kept[ln.id] and ln.origin == Origin.PERSON
+        else:
+            assert ln.origin == Origin.MODEL and ln.confidence is not None
+            assert len(ln.char_confidences) == len(ln.text)
+    recognizer.recognize_page(page, overwrite=True)
+    assert all(ln.origin == Origin.MODEL for ln in page.lines())
+
+
+def test_bundled_model_reads_a_real_poilus_line(sample_xml: Path) -> None:
+    """The shipped student on a Poilus page it never saw in training (val split)."""
+    if not (BUNDLED / "model.onnx").is_file():
+        pytest.skip(f"no bundled model at {BUNDLED}")
+    from engine.formats import read_document
+    from engine.metrics import error_rates
+
+    rec = Recognizer(device="cpu")
+    page = read_document(sample_xml)
+    refs = [ln.text for ln in page.lines()]
+    rec.recognize_page(page, overwrite=True)
+    hyps = [ln.text for ln in page.lines()]
+    assert error_rates(refs, hyps).cer < 0.5
+    assert any(len(h) > 5 for h in hyps)
+    assert not math.isnan(float(np.mean([ln.confidence for ln in page.lines()])))
+
+
+def test_cli_recognize_and_eval(model_dir: Path, sample_xml: Path, sample_image: Path,
+                                tmp_path: Path, capsys) -> None:
+    from app.cli import main
+    from engine.formats import read_document
+
+    shutil.copy(sample_image, tmp_path / sample_image.name)
+    xml = tmp_path / sample_xml.name
+    shutil.copy(sample_xml, xml)
+    before = {ln.id: (ln.text, ln.origin) for ln in read_document(xml).lines()}
+    out = tmp_path / "out.xml"
+    assert main(["recognize", str(xml), "-o", str(out), "--model", str(model_dir)]) == 0
+    after = read_document(out)
+    for ln in after.lines():
+        if before[ln.id][1] == Origin.PERSON:
+            assert ln.text == before[ln.id][0]
+    assert main(["recognize", str(xml), "-o", str(out), "--model", str(model_dir),
+                 "--overwrite", "--beam", "3"]) == 0
+    assert main(["eval", "--model", str(model_dir), str(xml)]) == 0
+    printed = capsys.readouterr().out
+    assert "CER" in printed and "total" in printed
+    assert main(["recognize", str(xml), "--model", str(tmp_path / "nope")]) == 2

@@ -1,0 +1,77 @@
+"""ONNX export: onnxruntime agrees with PyTorch on real lines cut from shared/data, and the
+model folder holds what the engine and later fine-tuning need."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+
+from training.batching import to_tensor_batch  # noqa: E402
+from training.export import onnx_bytes  # noqa: E402
+from training.network import STUDENT, HtrJandNet  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def real_lines(shared_data: Path) -> list[np.ndarray]:
+    """Lines of one Poilus val page and one Hooker val page, cut as in training."""
+    from engine.formats import read_document
+    from engine.imaging import load_image
+    from engine.recognition.lines import cut_lines
+
+    pages = [shared_data / "poilus" / (shared_data / "poilus" / "split_val.txt").read_text()
+             .split()[0], shared_data / "hooker" / (shared_data / "hooker" / "split_val.txt")
+             .read_text().split()[0]]
+    lines: list[np.ndarray] = []
+    for xml in pages:
+        page = read_document(xml)
+        crops = cut_lines(page, load_image(page.image_path()), 64)
+        lines += [c for c in crops if c is not None][:6]
+    assert len(lines) >= 6
+    return lines
+
+
+def test_onnx_matches_pytorch_on_real_lines(real_lines: list[np.ndarray]) -> None:
+    torch.manual_seed(0)
+    model = HtrJandNet(replace(STUDENT, num_classes=80)).eval()
+    session = ort.InferenceSession(onnx_bytes(model), providers=["CPUExecutionProvider"])
+    for batch in (real_lines[:1], real_lines[:5], real_lines):  # dynamic batch and width
+        x, widths = to_tensor_batch(batch, model.cfg.width_factor)
+        with torch.no_grad():
+            ref = model(x, widths).numpy()
+        out = session.run(None, {"image": x.numpy(), "widths": widths.numpy()})[0]
+        assert out.shape == ref.shape
+        np.testing.assert_allclose(out, ref, atol=1e-3)
+        assert (out.argmax(-1) == ref.argmax(-1)).mean() > 0.999
+
+
+def test_model_folder(tmp_path: Path) -> None:
+    from training.charset import Charset
+    from training.config import TrainConfig
+    from training.export import export_model_folder
+
+    chars = Charset(list(" abc"))
+    model = HtrJandNet(replace(STUDENT, num_classes=chars.num_classes))
+    ckpt = tmp_path / "best.pt"
+    torch.save({"model": model.state_dict(), "net": model.cfg.to_dict(), "charset": chars.chars,
+                "train_config": TrainConfig().to_dict(), "epoch": 2, "step": 10,
+                "elapsed": 12.0, "history": []}, ckpt)
+    metrics = {"all": {"cer": 0.5, "wer": 0.9, "lines": 3}}
+    out = export_model_folder(ckpt, tmp_path / "m", name="toy", val_metrics=metrics)
+    card = json.loads((out / "card.json").read_text())
+    assert card["charset"] == [" ", "a", "b", "c"] and card["num_classes"] == 5
+    assert card["parameters"] > 0.6e6 and card["input"]["height"] == 64
+    assert "cremma" in json.dumps(card["training"]["excluded"])
+    assert "CER" in (out / "card.md").read_text()
+    size = sum(p.stat().st_size for p in out.iterdir())
+    assert size < 10e6
+    from engine.recognition import Recognizer
+
+    res = Recognizer(out, device="cpu").recognize_images([np.full((64, 100), 255, np.uint8)])
+    assert len(res) == 1

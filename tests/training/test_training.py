@@ -1,0 +1,98 @@
+"""Training pieces on tiny data: charset, augmentation, synthetic lines, batching, a few steps
+that must learn, distillation loss, checkpoint resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from training.augment import augment  # noqa: E402
+from training.batching import bucket_batches, to_tensor_batch  # noqa: E402
+from training.charset import Charset, ctc_frames_needed  # noqa: E402
+from training.config import Stage, TrainConfig  # noqa: E402
+from training.data import LineSet  # noqa: E402
+from training.distill import kd_loss  # noqa: E402
+from training.synthetic import SyntheticLines, find_handwriting_fonts  # noqa: E402
+
+TEXTS = ["the cat sat", "on a mat", "dear sir", "yours truly"]
+
+
+def test_charset_normalises_and_counts_unknown_characters() -> None:
+    cs = Charset.from_texts(["cafe\u0301\u00a0x"])  # NFD é and NBSP
+    assert cs.chars == sorted([" ", "a", "c", "f", "x", "\u00e9"])
+    labels = cs.encode("café zx")
+    assert cs.decode(labels) == "café x"
+    assert cs.skipped["z"] == 1
+    assert ctc_frames_needed([1, 1, 2]) == 4
+
+
+def test_augment_keeps_height_and_dtype() -> None:
+    rng = np.random.default_rng(0)
+    img = np.full((64, 300), 230, np.uint8)
+    img[20:40, 50:250] = 20
+    for _ in range(10):
+        out = augment(img, rng)
+        assert out.shape[0] == 64 and out.dtype == np.uint8 and 200 < out.shape[1] < 400
+
+
+def test_synthetic_lines_or_clear_reason() -> None:
+    syn = SyntheticLines(TEXTS, 64, seed=0)
+    if not find_handwriting_fonts():
+        assert not syn.available and "fonts" in syn.reason
+        return
+    img, text = syn.render(max_chars=8)
+    assert img.shape[0] == 64 and img.dtype == np.uint8 and 0 < len(text) <= 8
+    assert img.min() < 120 < img.max()  # some ink on paper
+    assert SyntheticLines(TEXTS, 64, fonts=[]).available is False
+
+
+def test_bucketing_groups_similar_widths() -> None:
+    widths = [100, 900, 110, 880, 105, 890]
+    batches = bucket_batches(widths, 3, 10_000, None)
+    assert sorted(map(sorted, batches)) == [[0, 2, 4], [1, 3, 5]]
+    x, w = to_tensor_batch([np.zeros((64, 10), np.uint8), np.full((64, 3), 255, np.uint8)], 8)
+    assert x.shape == (2, 1, 64, 16) and w.tolist() == [10, 3]
+    assert float(x[0, ..., :10].min()) == 1.0 and float(x[1].max()) == 0.0  # ink = 1, padding = 0
+
+
+def _tiny_lines() -> LineSet:
+    rng = np.random.default_rng(0)
+    imgs = []
+    for t in TEXTS:  # one dark blob per character: learnable in a few steps
+        img = np.full((64, 16 * len(t) + 16), 240, np.uint8)
+        for k, ch in enumerate(t):
+            if ch != " ":
+                y = 10 + (ord(ch) * 7) % 40
+                img[y:y + 12, 8 + 16 * k: 18 + 16 * k] = rng.integers(0, 40)
+        imgs.append(img)
+    return LineSet(imgs, list(TEXTS), [f"toy/p/{i}" for i in range(4)])
+
+
+def test_a_few_steps_learn_and_resume(tmp_path) -> None:
+    from training.trainer import Trainer
+
+    lines = _tiny_lines()
+    cfg = TrainConfig(model="student", run_dir=str(tmp_path / "run"), epochs=3, batch_size=4,
+                      warmup_steps=1, lr=3e-3, threads=1,
+                      curriculum=[Stage("toy", 1000, augment=False)])
+    trainer = Trainer(cfg, lines, lines, Charset.from_texts(TEXTS))
+    losses = [trainer.train_epoch(None) for _ in range(25)]
+    assert losses[-1] < 0.6 * losses[0]
+    result = trainer.fit()
+    assert (tmp_path / "run" / "last.pt").is_file() and (tmp_path / "run" / "best.pt").is_file()
+    assert result["epochs"] == 3 and "val_cer" in result["history"][0]
+    again = Trainer(cfg, lines, lines, Charset.from_texts(TEXTS))  # resumes from last.pt
+    assert again.epoch == 3 and again.step == trainer.step
+
+
+def test_kd_loss_zero_for_equal_logits_and_masks_padding() -> None:
+    a = torch.randn(2, 5, 7)
+    frames = torch.tensor([5, 2])
+    assert float(kd_loss(a, a.clone(), frames, 3.0)) == pytest.approx(0.0, abs=1e-6)
+    b = a.clone()
+    b[1, 3:] += 10  # differences in padding frames are ignored
+    assert float(kd_loss(a, b, frames, 3.0)) == pytest.approx(0.0, abs=1e-6)
+    b[0, 0] += 5
+    assert float(kd_loss(a, b, frames, 3.0)) > 0

@@ -1,0 +1,159 @@
+"""Export a trained checkpoint as a model folder the engine runs without torch:
+``model.onnx`` (dynamic batch and width), ``card.json``, ``card.md`` and ``model.pt``
+(state dict + configs, for later fine-tuning)."""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from engine.atomic import atomic_write_bytes, atomic_write_text
+from training.network import HtrJandNet, NetConfig, count_parameters
+
+OPSET = 17
+FORMAT_VERSION = 1
+
+
+def load_checkpoint_model(path: str | Path) -> tuple[HtrJandNet, dict]:
+    """The network of a checkpoint (eval mode) and the checkpoint dict."""
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    model = HtrJandNet(NetConfig.from_dict(ck["net"]))
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model, ck
+
+
+def onnx_bytes(model: HtrJandNet) -> bytes:
+    """The model as ONNX: inputs ``image`` (B,1,H,W) float32 and ``widths`` (B,) int64,
+    output ``log_probs`` (B,T,C)."""
+    h = model.cfg.input_height
+    wf = model.cfg.width_factor
+    x = torch.zeros(2, 1, h, 40 * wf)
+    widths = torch.tensor([40 * wf, 30 * wf], dtype=torch.int64)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation notices
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        _export(model, x, widths, buf)
+    return buf.getvalue()
+
+
+def _export(model: HtrJandNet, x: torch.Tensor, widths: torch.Tensor, buf: io.BytesIO) -> None:
+    torch.onnx.export(
+        model, (x, widths), buf, input_names=["image", "widths"], output_names=["log_probs"],
+        dynamic_axes={"image": {0: "batch", 3: "width"}, "widths": {0: "batch"},
+                      "log_probs": {0: "batch", 1: "frames"}},
+        opset_version=OPSET, dynamo=False,
+    )
+
+
+def export_model_folder(checkpoint: str | Path, out_dir: str | Path, *, name: str,
+                        cache_dir: Path | None = None, val_metrics: dict | None = None,
+                        extra: dict | None = None) -> Path:
+    """Write the model folder for ``checkpoint`` into ``out_dir``; returns the folder.
+
+    Val CER/WER per collection are recomputed on the val splits unless ``val_metrics`` is given.
+    """
+    model, ck = load_checkpoint_model(checkpoint)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "model.onnx", onnx_bytes(model))
+    pt = io.BytesIO()
+    torch.save({"model": model.state_dict(), "net": ck["net"], "charset": ck["charset"],
+                "train_config": ck["train_config"]}, pt)
+    atomic_write_bytes(out / "model.pt", pt.getvalue())
+    cfg = ck["train_config"]
+    if val_metrics is None:
+        val_metrics = evaluate_checkpoint(model, ck, cache_dir)
+    history = ck.get("history", [])
+    card = {
+        "name": name,
+        "version": time.strftime("%Y.%m.%d"),
+        "format_version": FORMAT_VERSION,
+        "architecture": "HTR-JAND: gated-conv+SE encoder, combined self/proxima attention, CTC",
+        "role": "student distilled from a teacher" if cfg.get("teacher") else cfg["model"],
+        "config": ck["net"],
+        "charset": ck["charset"],
+        "num_classes": len(ck["charset"]) + 1,
+        "blank_index": 0,
+        "input": {"height": model.cfg.input_height, "normalize": "1 - grey/255 (ink = 1)",
+                  "pad_value": 0.0, "width_factor": model.cfg.width_factor,
+                  "inputs": ["image (B,1,H,W) float32", "widths (B,) int64"],
+                  "output": "log_probs (B,T,C) float32"},
+        "onnx_opset": OPSET,
+        "parameters": count_parameters(model),
+        "training": {"data": list(cfg["collections"]), "train_split": cfg["train_split"],
+                     "val_split (model selection)": cfg["val_split"],
+                     "excluded": ["cremma-abrege (fine-tuning set)"],
+                     "epochs": ck["epoch"], "steps": ck["step"],
+                     "cpu_time_s": round(ck["elapsed"], 1), "threads": cfg["threads"],
+                     "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+                     "seed": cfg["seed"], "teacher": cfg.get("teacher"),
+                     "config": cfg, "history": history},
+        "metrics": {"val": val_metrics, "decoding": "greedy"},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **(extra or {}),
+    }
+    atomic_write_text(out / "card.json", json.dumps(card, ensure_ascii=False, indent=1))
+    atomic_write_text(out / "card.md", card_markdown(card))
+    return out
+
+
+def evaluate_checkpoint(model: HtrJandNet, ck: dict, cache_dir: Path | None) -> dict:
+    """Val CER/WER per collection (greedy decoding, PyTorch)."""
+    from engine.metrics import ErrorRates
+    from training.batching import bucket_batches, to_tensor_batch
+    from training.charset import Charset
+    from training.data import REPO, load_lines
+    from training.trainer import greedy_texts
+
+    cfg, charset = ck["train_config"], Charset(ck["charset"])
+    out: dict[str, dict] = {}
+    total = ErrorRates()
+    for coll in cfg["collections"]:
+        lines = load_lines(coll, cfg["val_split"], model.cfg.input_height,
+                           cache_dir or REPO / "runs" / "cache")
+        rates = ErrorRates()
+        with torch.no_grad():
+            for b in bucket_batches([im.shape[1] for im in lines.images], 32, 64000, None):
+                x, w = to_tensor_batch([lines.images[i] for i in b], model.cfg.width_factor)
+                for i, hyp in zip(b, greedy_texts(model(x, w), model.frames(w), charset)):
+                    rates.add(lines.texts[i], hyp)
+                    total.add(lines.texts[i], hyp)
+        out[coll] = {"cer": round(rates.cer, 4), "wer": round(rates.wer, 4), "lines": rates.lines}
+    out["all"] = {"cer": round(total.cer, 4), "wer": round(total.wer, 4), "lines": total.lines}
+    return out
+
+
+def card_markdown(card: dict) -> str:
+    """The human-readable model card."""
+    t = card["training"]
+    rows = "\n".join(f"| {k} | {v['cer']:.2%} | {v['wer']:.2%} | {v['lines']} |"
+                     for k, v in card["metrics"]["val"].items())
+    return f"""# {card['name']} ({card['version']})
+
+{card['architecture']}; {card['role']}.
+{card['parameters']:,} parameters, input height {card['input']['height']} px, output frame every
+{card['input']['width_factor']} px, {card['num_classes'] - 1} characters + CTC blank.
+ONNX opset {card['onnx_opset']}, dynamic batch and width.
+
+## Training
+Data: {', '.join(t['data'])} ({t['train_split']} split; {t['val_split (model selection)']} split
+for model selection only; cremma-abrege never used). {t['epochs']} epochs, {t['steps']} steps,
+{t['cpu_time_s'] / 60:.1f} min of training on {t['threads']} CPU threads, seed {t['seed']}.
+Teacher: {t['teacher'] or 'none'}.
+
+## Validation (greedy decoding)
+| collection | CER | WER | lines |
+|---|---|---|---|
+{rows}
+
+Created {card['created']}. Line images come from `engine.line_image.extract_line`; the same
+function must cut lines at recognition time.
+"""

@@ -1,0 +1,234 @@
+"""The training loop: curriculum epochs over width-bucketed batches, AdamW with warm-up and
+cosine decay, gradient clipping, optional distillation, per-epoch validation CER, checkpoints
+(``last.pt`` to resume, ``best.pt`` by val CER), early stopping and a per-epoch log."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.metrics import ErrorRates
+from training.augment import augment
+from training.batching import bucket_batches, to_tensor_batch
+from training.charset import Charset, ctc_frames_needed
+from training.config import TrainConfig
+from training.data import LineSet
+from training.distill import kd_loss, load_teacher
+from training.network import CONFIGS, HtrJandNet, count_parameters
+from training.synthetic import SyntheticLines
+
+
+def greedy_texts(log_probs: torch.Tensor, frames: torch.Tensor, charset: Charset) -> list[str]:
+    """Best-path CTC decoding of a batch: argmax, collapse repeats, drop blanks."""
+    best = log_probs.argmax(-1).tolist()
+    out = []
+    for seq, n in zip(best, frames.tolist()):
+        labels = [c for i, c in enumerate(seq[:n]) if c != 0 and (i == 0 or c != seq[i - 1])]
+        out.append(charset.decode(labels))
+    return out
+
+
+class Trainer:
+    """Owns model, optimiser, data and run folder of one training run."""
+
+    def __init__(self, cfg: TrainConfig, train: LineSet, val: LineSet, charset: Charset) -> None:
+        torch.manual_seed(cfg.seed)
+        torch.set_num_threads(cfg.threads)
+        self.cfg, self.train, self.val, self.charset = cfg, train, val, charset
+        self.run_dir = Path(cfg.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        net = replace(CONFIGS[cfg.model], num_classes=charset.num_classes, input_height=cfg.height)
+        self.model = HtrJandNet(net)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr,
+                                     weight_decay=cfg.weight_decay)
+        self.teacher = load_teacher(cfg.teacher, charset.chars) if cfg.teacher else None
+        self.rng = np.random.default_rng(cfg.seed)
+        self.synth = SyntheticLines(train.texts, cfg.height, seed=cfg.seed)
+        if not self.synth.available:
+            self.log(f"synthetic lines off: {self.synth.reason}")
+        self.targets = [charset.encode(t) for t in train.texts]
+        self.epoch, self.step, self.elapsed = 0, 0, 0.0
+        self.best_cer, self.bad_epochs, self.history = math.inf, 0, []
+        self.plateau_scale = 1.0
+        self.epoch_start: float | None = None
+        if (self.run_dir / "last.pt").is_file():
+            self.resume(self.run_dir / "last.pt")
+        elif cfg.init:
+            ck = torch.load(cfg.init, map_location="cpu", weights_only=False)
+            if list(ck["charset"]) != charset.chars:
+                raise ValueError(f"{cfg.init}: checkpoint charset differs from the data's")
+            self.model.load_state_dict(ck["model"])
+            self.log(f"initialised from {cfg.init}")
+        (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+        self.log(f"{cfg.model}: {count_parameters(self.model)} parameters, "
+                 f"{charset.num_classes} classes, {len(train)} train / {len(val)} val lines"
+                 + (f", distilled from {cfg.teacher}" if cfg.teacher else ""))
+
+    def log(self, message: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {message}"
+        print(line, flush=True)
+        with open(self.run_dir / "train.log", "a") as fh:
+            fh.write(line + "\n")
+
+    # --- schedule -------------------------------------------------------------------------
+    def progress(self, steps_per_epoch: int) -> float:
+        """Fraction of the run done, by epochs or by the time budget, whichever is further."""
+        frac = self.step / max(1, self.cfg.epochs * steps_per_epoch)
+        if self.cfg.time_budget_min:
+            live = self.elapsed + (time.time() - self.epoch_start if self.epoch_start else 0.0)
+            frac = max(frac, live / (60 * self.cfg.time_budget_min))
+        return min(1.0, frac)
+
+    def set_lr(self, steps_per_epoch: int) -> float:
+        warm = min(1.0, (self.step + 1) / self.cfg.warmup_steps)
+        if self.cfg.schedule == "cosine":
+            decay = 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * self.progress(steps_per_epoch)))
+        else:
+            decay = self.plateau_scale
+        lr = self.cfg.lr * warm * decay
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        return lr
+
+    # --- one epoch ------------------------------------------------------------------------
+    def epoch_samples(self) -> tuple[list[np.ndarray], list[list[int]]]:
+        """Images and targets of this epoch by its curriculum stage (real + synthetic)."""
+        stage = self.cfg.stage_for_epoch(self.epoch)
+        images, targets = [], []
+        for img, tgt in zip(self.train.images, self.targets):
+            if not tgt or (stage.max_chars and len(tgt) > stage.max_chars):
+                continue
+            images.append(augment(img, self.rng, self.cfg.augment) if stage.augment else img)
+            targets.append(tgt)
+        if self.synth.available and stage.synthetic_ratio > 0:
+            n = int(len(images) * stage.synthetic_ratio / (1 - stage.synthetic_ratio))
+            for _ in range(n):
+                img, text = self.synth.render(stage.max_chars)
+                tgt = self.charset.encode(text)
+                if tgt:
+                    images.append(augment(img, self.rng, self.cfg.augment))
+                    targets.append(tgt)
+        return images, targets
+
+    def train_epoch(self, deadline: float | None) -> float:
+        self.model.train()
+        start = time.time()  # preparing the epoch's samples counts as training time
+        images, targets = self.epoch_samples()
+        wf = self.model.cfg.width_factor
+        keep = [i for i, (im, t) in enumerate(zip(images, targets))
+                if ctc_frames_needed(t) <= -(-im.shape[1] // wf)]
+        batches = bucket_batches([images[i].shape[1] for i in keep], self.cfg.batch_size,
+                                 self.cfg.max_batch_pixels // self.cfg.height, self.rng)
+        total, count = 0.0, 0
+        self.epoch_start = start
+        for b in batches:
+            idx = [keep[i] for i in b]
+            x, widths = to_tensor_batch([images[i] for i in idx], wf)
+            tgts = [targets[i] for i in idx]
+            lr = self.set_lr(len(batches))
+            logits = self.model.logits(x, widths)
+            frames = self.model.frames(widths)
+            log_probs = F.log_softmax(logits, -1)
+            loss = F.ctc_loss(log_probs.transpose(0, 1), torch.tensor(sum(tgts, [])), frames,
+                              torch.tensor([len(t) for t in tgts]), blank=0, zero_infinity=True)
+            if self.teacher is not None:
+                with torch.no_grad():
+                    t_logits = self.teacher.logits(x, widths)
+                loss = self.cfg.alpha * loss + (1 - self.cfg.alpha) * kd_loss(
+                    logits, t_logits, frames, self.cfg.temperature)
+            self.opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
+            self.opt.step()
+            self.step += 1
+            total += loss.item() * len(idx)
+            count += len(idx)
+            if self.step % 50 == 0:
+                self.log(f"  step {self.step} loss {total / count:.3f} lr {lr:.2e}")
+            if deadline and time.time() - start + self.elapsed > deadline:
+                break
+        self.elapsed += time.time() - start
+        self.epoch_start = None
+        return total / max(1, count)
+
+    @torch.no_grad()
+    def evaluate(self, lines: LineSet) -> tuple[dict[str, ErrorRates], list[str]]:
+        """Per-collection error rates and the hypotheses, greedy decoding, eval mode."""
+        self.model.eval()
+        wf = self.model.cfg.width_factor
+        hyps: list[str] = [""] * len(lines)
+        for b in bucket_batches([im.shape[1] for im in lines.images], 32, 32 * 2000, None):
+            x, widths = to_tensor_batch([lines.images[i] for i in b], wf)
+            lp = self.model(x, widths)
+            for i, text in zip(b, greedy_texts(lp, self.model.frames(widths), self.charset)):
+                hyps[i] = text
+        rates: dict[str, ErrorRates] = {}
+        for coll, ref, hyp in zip(lines.collections, lines.texts, hyps):
+            rates.setdefault(coll, ErrorRates()).add(ref, hyp)
+            rates.setdefault("all", ErrorRates()).add(ref, hyp)
+        return rates, hyps
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                "net": self.model.cfg.to_dict(), "charset": self.charset.chars,
+                "train_config": self.cfg.to_dict(), "epoch": self.epoch, "step": self.step,
+                "elapsed": self.elapsed, "best_cer": self.best_cer, "bad_epochs": self.bad_epochs,
+                "history": self.history, "plateau_scale": self.plateau_scale,
+                "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
+
+    def save(self, name: str) -> None:
+        tmp = self.run_dir / f".{name}.tmp"
+        torch.save(self.state(), tmp)
+        tmp.replace(self.run_dir / name)
+
+    def resume(self, path: Path) -> None:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        if list(ck["charset"]) != self.charset.chars:
+            raise ValueError(f"{path}: checkpoint charset differs from the data's")
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["opt"])
+        for key in ("epoch", "step", "elapsed", "best_cer", "bad_epochs", "history",
+                    "plateau_scale"):
+            setattr(self, key, ck[key])
+        self.rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        self.log(f"resumed from {path} at epoch {self.epoch}, step {self.step}")
+
+    # --- the run --------------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Train until the epoch count, the time budget or early stopping; returns history."""
+        budget = 60 * self.cfg.time_budget_min if self.cfg.time_budget_min else None
+        while self.epoch < self.cfg.epochs and self.bad_epochs < self.cfg.patience:
+            if budget and self.elapsed >= budget:
+                self.log("time budget spent")
+                break
+            t0 = time.time()
+            stage = self.cfg.stage_for_epoch(self.epoch).name
+            loss = self.train_epoch(budget)
+            train_s = time.time() - t0
+            rates, _ = self.evaluate(self.val)
+            self.epoch += 1
+            cer = rates["all"].cer
+            row = {"epoch": self.epoch, "stage": stage, "loss": round(loss, 4),
+                   "val_cer": round(cer, 4), "val_wer": round(rates["all"].wer, 4),
+                   **{f"cer_{k}": round(v.cer, 4) for k, v in rates.items() if k != "all"},
+                   "train_s": round(train_s, 1), "elapsed_s": round(self.elapsed, 1),
+                   "lr": self.opt.param_groups[0]["lr"]}
+            self.history.append(row)
+            if cer < self.best_cer - 1e-4:
+                self.best_cer, self.bad_epochs = cer, 0
+                self.save("best.pt")
+            else:
+                self.bad_epochs += 1
+                self.plateau_scale *= 0.5 if self.cfg.schedule == "plateau" else 1.0
+            self.save("last.pt")
+            self.log(json.dumps(row))
+        return {"best_cer": self.best_cer, "epochs": self.epoch, "history": self.history}
