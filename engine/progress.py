@@ -22,6 +22,18 @@ def no_progress(done: int, total: int, message: str = "") -> None:
     """A progress callback that ignores everything."""
 
 
+def format_duration(seconds: float) -> str:
+    """A duration as a person reads it in a progress line: "45 s", "3 min 05 s", "1 h 02 min"."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
 class CancelToken:
     """A thread-safe flag a caller sets to ask a running job to stop."""
 

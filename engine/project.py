@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.document import Page, Point
-from engine.errors import FormatError, HtrError, ImageError, StorageError
+from engine.errors import FormatError, HtrError, StorageError
 from engine.formats import read_document, write_page_xml
 from engine.formats.notes import WARNINGS_KEY
 from engine.imaging import image_size

@@ -34,3 +34,35 @@ def sample_xml() -> Path:
 @pytest.fixture(scope="session")
 def sample_image() -> Path:
     return SAMPLE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def toy_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained, seeded student exported to ONNX (needs torch): a real model to load."""
+    torch = pytest.importorskip("torch")
+    import json
+    from dataclasses import replace
+
+    from training.export import onnx_bytes
+    from training.network import STUDENT, HtrJandNet
+
+    torch.manual_seed(0)
+    chars = list(" abcdefghijklmnopqrstuvwxyz")
+    folder = tmp_path_factory.mktemp("toy-model") / "toy"
+    folder.mkdir()
+    net = HtrJandNet(replace(STUDENT, num_classes=len(chars) + 1)).eval()
+    (folder / "model.onnx").write_bytes(onnx_bytes(net))
+    (folder / "card.json").write_text(json.dumps(
+        {"name": "toy", "version": "0.0.1", "charset": chars, "num_classes": len(chars) + 1,
+         "input": {"height": 64, "width_factor": 8}}))
+    (folder / "card.md").write_text("# Toy model\n\nUntrained; for tests only.\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def model_dir(toy_model_dir: Path) -> Path:
+    """The bundled recognizer when present, else the toy model: tests of the mechanics."""
+    from engine.models import bundled_models_dir
+
+    bundled = bundled_models_dir() / "htrjand-student"
+    return bundled if (bundled / "model.onnx").is_file() else toy_model_dir

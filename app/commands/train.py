@@ -15,16 +15,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     try:
         from training.train import add_arguments
     except ImportError as exc:  # the package is there, torch may not be
-        parser.set_defaults(func=lambda _a: _missing(exc))
+        reason = str(exc)  # `exc` itself is unbound once the except block ends
+        parser.set_defaults(func=lambda _a: _missing(reason))
         return
     add_arguments(parser)
     parser.set_defaults(func=run)
 
 
-def _missing(exc: Exception) -> int:
+def _missing(reason: str) -> int:
     from engine.errors import HtrError
 
-    raise HtrError(f"training needs PyTorch (pip install 'htrjand-studio[train]'): {exc}")
+    raise HtrError(f"training needs PyTorch (pip install 'htrjand-studio[train]'): {reason}")
 
 
 def run(args: argparse.Namespace) -> int:

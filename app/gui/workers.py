@@ -14,7 +14,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
 from engine.errors import CancelledError, HtrError
-from engine.progress import CancelToken
+from engine.progress import CancelToken, format_duration
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +64,6 @@ class Job(QRunnable):
                 self.signals.cancelled.emit()
             else:
                 self.signals.finished.emit(result)
-
-
-def format_eta(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 class JobRunner(QObject):
@@ -145,7 +134,7 @@ class JobRunner(QObject):
         text = f"{self.job.title}: {message}" if message else self.job.title
         elapsed = time.monotonic() - self._start
         if 0 < done < total and elapsed > 0.5:
-            text += f" — about {format_eta(elapsed / done * (total - done))} left"
+            text += f" — about {format_duration(elapsed / done * (total - done))} left"
         self.progressed.emit(percent, text)
 
     def _end(self, outcome: str, message: str, callback=None, result=None) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine.atomic import atomic_write_text
 from engine.pipeline import STAGES
+from engine.progress import format_duration
 
 SUMMARY_NAME = "summary.json"
 
@@ -78,15 +79,6 @@ class Rate:
             return "starting"
         rate = self.processed / elapsed
         left = max(self.total - finished, 0) / rate
-        return f"{rate:.2f} pages/s, ETA {format_seconds(left)}"
+        return f"{rate:.2f} pages/s, ETA {format_duration(left)}"
 
 
-def format_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"

@@ -76,29 +76,6 @@ def no_models(tmp_path: Path, monkeypatch) -> Path:
     return empty
 
 
-@pytest.fixture(scope="session")
-def toy_model_dir(tmp_path_factory) -> Path:
-    """An untrained, seeded student exported to ONNX (needs torch): a real model to load."""
-    torch = pytest.importorskip("torch")
-    import json
-    from dataclasses import replace
-
-    from training.export import onnx_bytes
-    from training.network import STUDENT, HtrJandNet
-
-    torch.manual_seed(0)
-    chars = list(" abcdefghijklmnopqrstuvwxyz")
-    folder = tmp_path_factory.mktemp("toy-model") / "toy"
-    folder.mkdir()
-    net = HtrJandNet(replace(STUDENT, num_classes=len(chars) + 1)).eval()
-    (folder / "model.onnx").write_bytes(onnx_bytes(net))
-    (folder / "card.json").write_text(json.dumps(
-        {"name": "toy", "version": "0.0.1", "charset": chars, "num_classes": len(chars) + 1,
-         "input": {"height": 64, "width_factor": 8}}))
-    (folder / "card.md").write_text("# Toy model\n\nUntrained; for tests only.\n")
-    return folder
-
-
 @pytest.fixture
 def user_dirs(tmp_path: Path, monkeypatch) -> Path:
     """The user's data folder in tmp (the sample is copied there)."""

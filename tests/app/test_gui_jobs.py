@@ -10,7 +10,8 @@ from PySide6.QtCore import Qt
 
 from app.gui import job_actions
 from app.gui.export_dialog import ExportDialog
-from app.gui.workers import Job, format_eta
+from app.gui.workers import Job
+from engine.progress import format_duration
 from engine.document import Origin
 from engine.errors import ModelError
 
@@ -133,9 +134,9 @@ def test_export_dialog_writes_files(opened, qtbot, tmp_path, monkeypatch):
     assert "Exported 3 file(s)" in opened.messages.text()
 
 
-def test_format_eta():
-    assert format_eta(5) == "5 s" and format_eta(75) == "1 min 15 s"
-    assert format_eta(3700) == "1 h 01 min"
+def test_format_duration():
+    assert format_duration(5) == "5 s" and format_duration(75) == "1 min 15 s"
+    assert format_duration(3700) == "1 h 01 min"
 
 
 def test_no_model_installed_with_the_real_engine(opened, qtbot, monkeypatch):

@@ -7,7 +7,6 @@ evaluation, not copied into the repository), else the bundled Poilus sample (CC-
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -15,18 +14,15 @@ import socket
 import subprocess
 import sys
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 import engine.batch.runner as runner
 from engine.batch import BatchOptions, run_batch
-from engine.models import bundled_models_dir
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "resources" / "samples" / "poilus" / "TestamentsDePoilus_will_AN_0191-0.jpg"
-BUNDLED = bundled_models_dir() / "htrjand-student"
 PAGES = 6
 
 
@@ -39,32 +35,6 @@ def free_port() -> int:
 def undated(xml: bytes) -> bytes:
     """PAGE-XML without its Created/LastChange timestamps."""
     return re.sub(rb"<(Created|LastChange)>[^<]*</\1>", b"", xml)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path | None:
-    """The bundled model, else an untrained seeded student (torch), else None (no recognition)."""
-    if (BUNDLED / "model.onnx").is_file():
-        return BUNDLED
-    try:
-        import torch
-    except ImportError:
-        return None
-    from training.export import onnx_bytes
-    from training.network import STUDENT, HtrJandNet
-
-    folder = tmp_path_factory.getbasetemp() / "toy-student"  # one export per test session
-    if (folder / "card.json").is_file():
-        return folder
-    folder.mkdir()
-    torch.manual_seed(0)
-    chars = list(" abcdefghijklmnopqrstuvwxyz")
-    net = HtrJandNet(replace(STUDENT, num_classes=len(chars) + 1)).eval()
-    (folder / "model.onnx").write_bytes(onnx_bytes(net))
-    (folder / "card.json").write_text(json.dumps(
-        {"name": "toy", "version": "0", "charset": chars, "num_classes": len(chars) + 1,
-         "input": {"height": 64, "width_factor": 8}}))
-    return folder
 
 
 @pytest.fixture

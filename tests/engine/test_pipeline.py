@@ -4,44 +4,17 @@ Pages: the bundled Poilus sample (CC-BY 4.0, see resources/samples/poilus/README
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from engine.errors import FormatError, ImageError, ModelError, StorageError
 from engine.formats import page_text, read_document
-from engine.models import bundled_models_dir
 from engine.pipeline import (PagePipeline, PipelineOptions, model_id, output_paths,
                              resolve_model, write_result)
 
-BUNDLED = bundled_models_dir() / "htrjand-student"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    """The bundled model, or an untrained seeded student exported here (needs torch)."""
-    if (BUNDLED / "model.onnx").is_file():
-        return BUNDLED
-    torch = pytest.importorskip("torch")
-    from training.export import onnx_bytes
-    from training.network import STUDENT, HtrJandNet
-
-    folder = tmp_path_factory.getbasetemp() / "toy-student"  # one export per test session
-    if (folder / "card.json").is_file():
-        return folder
-    folder.mkdir()
-    torch.manual_seed(0)
-    chars = list(" abcdefghijklmnopqrstuvwxyz")
-    net = HtrJandNet(replace(STUDENT, num_classes=len(chars) + 1)).eval()
-    (folder / "model.onnx").write_bytes(onnx_bytes(net))
-    (folder / "card.json").write_text(json.dumps(
-        {"name": "toy", "version": "0", "charset": chars, "num_classes": len(chars) + 1,
-         "input": {"height": 64, "width_factor": 8}}))
-    return folder
 
 
 @pytest.fixture
