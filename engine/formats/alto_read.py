@@ -17,7 +17,7 @@ from lxml import etree
 from engine.document import Line, Origin, Page, Region, normalize_text
 from engine.errors import FormatError
 from engine.formats.geometry import PointsError, parse_points, rectangle
-from engine.formats.notes import Notes
+from engine.formats.notes import Notes, finish_page
 from engine.formats.xml_safe import child, children, descendants, local_name, namespace
 
 ALTO_NS_PREFIX = "http://www.loc.gov/standards/alto/"
@@ -174,13 +174,4 @@ def read_alto(root: etree._Element, path: Path) -> Page:
             notes.add(f"block {block_id}: no usable polygon and no lines; block skipped.")
             continue
         regions.append(region)
-    refs = _reading_order(root)
-    rank = {ref: i for i, ref in reversed(list(enumerate(refs)))}
-    page.regions = sorted(regions, key=lambda r: rank.get(r.id, len(refs)))
-    if found_lines and not any(True for _ in page.lines()):
-        raise FormatError(
-            f"{name}: none of the {found_lines} text lines has usable coordinates:\n"
-            + "\n".join(notes.messages[:5])
-        )
-    notes.store(page.metadata)
-    return page
+    return finish_page(page, regions, _reading_order(root), found_lines, notes)

@@ -8,6 +8,12 @@ escalate them.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
+
+from engine.errors import FormatError
+
+if TYPE_CHECKING:
+    from engine.document import Page, Region
 
 WARNINGS_KEY = "warnings"
 
@@ -35,3 +41,21 @@ class Notes:
         """Put the collected messages into ``metadata['warnings']`` (nothing if none)."""
         if self.messages:
             metadata[WARNINGS_KEY] = "\n".join(self.messages)
+
+
+def finish_page(page: "Page", regions: list["Region"], order: list[str], found_lines: int,
+                notes: Notes) -> "Page":
+    """Put ``regions`` into reading order, refuse a page whose lines were all unusable, and
+    store the notes: the last step every reader shares.
+
+    ``order`` lists region ids in reading order; regions not listed follow in document order.
+    """
+    rank = {ref: i for i, ref in reversed(list(enumerate(order)))}
+    page.regions = sorted(regions, key=lambda r: rank.get(r.id, len(order)))  # stable sort
+    if found_lines and not any(True for _ in page.lines()):
+        raise FormatError(
+            f"{notes.name}: none of the {found_lines} text lines has usable coordinates:\n"
+            + "\n".join(notes.messages[:5])
+        )
+    notes.store(page.metadata)
+    return page

@@ -17,7 +17,7 @@ from engine.errors import FormatError
 from engine.formats import markers
 from engine.formats.custom import reading_order_index, structure_type
 from engine.formats.geometry import PointsError, parse_points
-from engine.formats.notes import Notes
+from engine.formats.notes import Notes, finish_page
 from engine.formats.xml_safe import (
     child,
     children,
@@ -220,13 +220,4 @@ def read_page_xml(root: etree._Element, path: Path) -> Page:
             continue
         regions.append(region)
 
-    refs = _reading_order_refs(page_el)
-    rank = {ref: i for i, ref in reversed(list(enumerate(refs)))}
-    page.regions = sorted(regions, key=lambda r: rank.get(r.id, len(refs)))  # stable sort
-    if found_lines and not any(True for _ in page.lines()):
-        raise FormatError(
-            f"{name}: none of the {found_lines} text lines has usable coordinates:\n"
-            + "\n".join(notes.messages[:5])
-        )
-    notes.store(page.metadata)
-    return page
+    return finish_page(page, regions, _reading_order_refs(page_el), found_lines, notes)
