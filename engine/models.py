@@ -4,6 +4,7 @@ user data folder). A model is a folder with ``model.onnx`` and ``card.json``."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from engine.errors import ModelError
 
 DEFAULT_MODEL = "htrjand-student"
 APP_NAME = "htrjand-studio"
+USER_MODELS_ENV = "HTRJAND_USER_MODELS"
 
 
 def bundled_models_dir() -> Path:
@@ -23,7 +25,11 @@ def bundled_models_dir() -> Path:
 
 
 def user_models_dir() -> Path:
-    """Where fine-tuned models are saved (created on demand by the writer, not here)."""
+    """Where fine-tuned models are saved (created on demand by the writer, not here);
+    ``$HTRJAND_USER_MODELS`` overrides it (tests, portable installs)."""
+    override = os.environ.get(USER_MODELS_ENV)
+    if override:
+        return Path(override)
     return user_data_path(APP_NAME, appauthor=False) / "models"
 
 
@@ -82,7 +88,13 @@ def list_models() -> list[ModelInfo]:
 
 
 def default_model_dir() -> Path:
-    """The bundled default recognition model; ModelError if none is installed."""
+    """The model chosen with ``htrjand models use`` if any, else the bundled default
+    recognition model; ModelError if none is installed."""
+    from engine.model_store import active_model_dir
+
+    chosen = active_model_dir()
+    if chosen is not None:
+        return chosen
     preferred = bundled_models_dir() / DEFAULT_MODEL
     if (preferred / "model.onnx").is_file():
         return preferred

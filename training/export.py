@@ -154,6 +154,30 @@ Teacher: {t['teacher'] or 'none'}.
 |---|---|---|---|
 {rows}
 
-Created {card['created']}. Line images come from `engine.line_image.extract_line`; the same
-function must cut lines at recognition time.
+{decoding_text(card)}{comparison_text(card)}
+Created {card['created']}. Line images come from `engine.recognition.lines.cut_lines`
+(`engine.line_image.extract_line` with the region's line spacing), as at recognition time.
 """
+
+
+def comparison_text(card: dict) -> str:
+    """Distilled vs alone, and how to rebuild the model, when the recipe made it."""
+    comp = card.get("distillation_comparison")
+    if not comp:
+        return ""
+    rows = "\n".join(f"| {k} | {v:.2%} |" for k, v in comp["val_cer_greedy"].items())
+    return (f"## Distillation vs alone (same CPU time, {comp['budget_min_per_phase']} min per "
+            f"phase)\n| run | best val CER (greedy) |\n|---|---|\n{rows}\n\nShipped: "
+            f"{comp['shipped']}. {comp['note']}.\n\nRebuild: `{card.get('recipe', '')}`\n")
+
+
+def decoding_text(card: dict) -> str:
+    """The beam-search section of the card, when settings were tuned."""
+    dec = card.get("decoding")
+    if not dec:
+        return ""
+    greedy = next((t["cer"] for t in dec["trials"] if t["beam"] == 1), None)
+    best = min(t["cer"] for t in dec["trials"])
+    return (f"## Beam search\nBeam {dec['beam']} with a {dec['lm']}, LM weight "
+            f"{dec['lm_weight']}, length bonus {dec['length_bonus']}: CER {best:.2%} vs greedy "
+            f"{greedy:.2%} on {dec['tuned_on']} (the lines the weights were chosen on).\n")

@@ -6,7 +6,8 @@
    distillation from the phase-1 teacher (``configs/phase2.json``, same budget and schedule).
 
 The better of the two phase-2 students (val CER) is exported; the card records both, so the
-distilled-vs-alone comparison is measured, not assumed.
+distilled-vs-alone comparison is measured, not assumed. Last, a character 5-gram LM of the
+training texts is written beside it and its beam-search weights are chosen on val lines.
 
     python -m training.recipe --runs runs/recipe --phase-min 45 \
         --out resources/models/htrjand-student
@@ -21,7 +22,6 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -58,7 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     extra = ["--max-train-lines", str(args.max_train_lines)] if args.max_train_lines else []
     r, m = args.runs, args.phase_min
-    t0 = time.time()
     wait_all([launch(r / "student", "student", "phase1.json", m, extra),
               launch(r / "teacher", "teacher", "phase1.json", m, extra)])
     init = ["--init", str(r / "student" / "best.pt")]
@@ -79,8 +78,13 @@ def main(argv: list[str] | None = None) -> int:
                         extra={"distillation_comparison": comparison,
                                "recipe": f"python -m training.recipe --runs {r} "
                                          f"--phase-min {m} --out {args.out}",
-                               "recipe_wall_s": round(time.time() - t0)})
+                               "runs_training_min": {n: round(v["elapsed_s"] / 60, 1)
+                                                     for n, v in results.items()}})
     print(f"exported {winner} to {args.out}", flush=True)
+    from training.lm_tune import tune
+
+    decoding = tune(args.out)  # character LM + beam settings chosen on val lines
+    print(f"beam decoding settings: {json.dumps(decoding)}", flush=True)
     return 0
 
 

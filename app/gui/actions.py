@@ -30,6 +30,13 @@ def _fill_recent(window, menu) -> None:
         menu.addAction("(none yet)").setEnabled(False)
 
 
+def _open(window, module: str):
+    """Open one of the dialogs of ``app.gui.<module>`` (imported on first use)."""
+    import importlib
+
+    return importlib.import_module(f"app.gui.{module}").open_for(window)
+
+
 def build(window) -> dict[str, QAction]:
     """Create the menu bar; returns the actions by name (tests trigger them)."""
     bar = window.menuBar()
@@ -100,6 +107,13 @@ def build(window) -> dict[str, QAction]:
     acts["recognize_project"] = _action(window, run, "Recognise Whole Pro&ject",
                                         lambda: job_actions.recognize(window, "project"),
                                         "Ctrl+Shift+R")
+    run.addSeparator()
+    acts["finetune"] = _action(window, run, "&Train on My Corrections…",
+                               lambda: _open(window, "finetune_dialog"), "Ctrl+Shift+T",
+                               "Fine-tune the recognizer on the lines you corrected")
+    acts["model_versions"] = _action(window, run, "Model &Versions…",
+                                     lambda: _open(window, "model_versions"),
+                                     tip="Models trained on your corrections; switch between them")
     run.addSeparator()
     acts["cancel_job"] = _action(window, run, "&Cancel Job", window.runner.cancel, "Ctrl+.")
 

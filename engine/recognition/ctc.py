@@ -4,10 +4,12 @@ prefix beam search, plus per-character confidences along the best alignment."""
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
 BLANK = 0
+LabelScorer = Callable[[tuple[int, ...], int], float]  # log P(label | previous labels)
 
 
 def greedy_decode(log_probs: np.ndarray) -> tuple[list[int], list[float]]:
@@ -36,14 +38,26 @@ def _logsumexp(a: float, b: float) -> float:
     return m + math.log1p(math.exp(-abs(a - b)))
 
 
-def beam_decode(log_probs: np.ndarray, beam: int = 8, prune: float = 1e-3
+def beam_decode(log_probs: np.ndarray, beam: int = 8, prune: float = 1e-3,
+                lm: LabelScorer | None = None, lm_weight: float = 0.0, length_bonus: float = 0.0
                 ) -> tuple[list[int], list[float]]:
     """CTC prefix beam search; returns the best labelling and its characters' confidences
-    (posterior of each label along the Viterbi alignment of that labelling)."""
-    if beam <= 1:
+    (posterior of each label along the Viterbi alignment of that labelling).
+
+    With ``lm`` (log P(next label | previous labels)), prefixes are ranked by
+    CTC + ``lm_weight`` * LM + ``length_bonus`` * length (shallow fusion)."""
+    if beam <= 1 and lm is None:
         return greedy_decode(log_probs)
     log_prune = math.log(prune)
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}  # (blank, label)
+    fused: dict[tuple[int, ...], float] = {(): 0.0}  # LM score + length bonus of a prefix
+
+    def extra(prefix: tuple[int, ...]) -> float:
+        if prefix not in fused:
+            step = lm_weight * lm(prefix[:-1], prefix[-1]) if lm is not None else 0.0
+            fused[prefix] = extra(prefix[:-1]) + step + length_bonus
+        return fused[prefix]
+
     for t in range(log_probs.shape[0]):
         row = log_probs[t]
         cands = [int(c) for c in np.nonzero(row > log_prune)[0]] or [int(row.argmax())]
@@ -64,9 +78,10 @@ def beam_decode(log_probs: np.ndarray, beam: int = 8, prune: float = 1e-3
                     same[1] = _logsumexp(same[1], pnb + lp)
                 else:
                     e[1] = _logsumexp(e[1], total + lp)
-        ranked = sorted(nxt.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)[:beam]
+        ranked = sorted(nxt.items(), key=lambda kv: _logsumexp(*kv[1]) + extra(kv[0]),
+                        reverse=True)[:max(1, beam)]
         beams = {k: (v[0], v[1]) for k, v in ranked}
-    best = max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))[0]
+    best = max(beams.items(), key=lambda kv: _logsumexp(*kv[1]) + extra(kv[0]))[0]
     labels = list(best)
     return labels, align_confidences(log_probs, labels)
 

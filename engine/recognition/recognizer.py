@@ -42,6 +42,15 @@ class Recognizer:
             model_dir = default_model_dir()
         self.model = OnnxLineModel(model_dir, device, threads=threads)
         self.beam = beam
+        self.lm, self.lm_weight, self.length_bonus = None, 0.0, 0.0
+        lm_path = self.model.dir / "lm.json"
+        if lm_path.is_file():  # a character LM for beam search, with weights tuned on val
+            from engine.recognition.lm import CharNgramLM
+
+            self.lm = CharNgramLM.load(lm_path)
+            tuned = self.model.card.get("decoding", {})
+            self.lm_weight = float(tuned.get("lm_weight", 0.0))
+            self.length_bonus = float(tuned.get("length_bonus", 0.0))
         self.batch_size = batch_size
         self.max_batch_pixels = max_batch_pixels
 
@@ -53,9 +62,19 @@ class Recognizer:
     def card(self) -> dict:
         return self.model.card
 
+    def _score(self, prefix: tuple[int, ...], label: int) -> float:
+        """log P_LM(label | prefix) for beam search."""
+        chars = self.model.charset
+        ctx = "".join(chars[i - 1] for i in prefix[-(self.lm.order - 1):]) if prefix else ""
+        return self.lm.log_prob(ctx, chars[label - 1])
+
     def _decode(self, log_probs: np.ndarray) -> LineResult:
-        labels, confs = (beam_decode(log_probs, self.beam) if self.beam > 1
-                         else greedy_decode(log_probs))
+        if self.beam > 1:
+            use_lm = self.lm is not None and self.lm_weight > 0
+            labels, confs = beam_decode(log_probs, self.beam, lm=self._score if use_lm else None,
+                                        lm_weight=self.lm_weight, length_bonus=self.length_bonus)
+        else:
+            labels, confs = greedy_decode(log_probs)
         text = "".join(self.model.charset[c - 1] for c in labels)
         if not labels:  # no character: how sure the network is that the line is blank
             conf = float(np.exp(log_probs.max(-1)).mean()) if len(log_probs) else 0.0

@@ -166,7 +166,7 @@ def find_lines(ink: np.ndarray, spacing: float) -> list[FoundLine]:
         band = ink[rows, xx[None, :]]  # (2*half+1, len(xx))
         core = band[int(0.5 * half) : int(1.4 * half)]
         cols = core.sum(axis=0)
-        for a, b in _ink_segments(cols, 0.9 * spacing):
+        for a, b in _ink_segments(cols, 1.8 * spacing):
             line = _line_from_band(band[:, a:b], cols[a:b], xx[a:b], yc[a:b], spacing, half)
             if line is not None:
                 lines.append(line)

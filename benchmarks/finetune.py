@@ -1,0 +1,132 @@
+"""Fine-tuning on a new hand: CER on cremma-abrege's test pages before and after fine-tuning on
+the first 25/50/100/200 lines of its pool (``split_finetune.txt``), for each path and guard
+against forgetting, plus the CER change on the base collections' val splits (forgetting).
+
+    nice -n 19 python benchmarks/finetune.py --minutes 5 --sizes 25 50 100 200 \
+        --runs direct:kd direct:replay direct:none distill:kd --json runs/finetune-bench.json
+
+Each run gets the same time budget and threads (default 2, as on an archivist's laptop). The
+base is the bundled student (or ``--base``: a model folder or a training checkpoint); the teacher
+for the distill path is ``--teacher`` or the one the base names. cremma-abrege is never seen by
+the base model (``training.data.FORBIDDEN_FOR_BASE``). Lines are cut once and cached under
+``runs/cache`` by ``training.data.load_lines``.
+
+kraken's ``ketos train --load`` on the same lines is not run here (no kraken recognition base
+model can be had on this machine; see the data README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def evenly(lines, n: int | None):
+    if not n or n >= len(lines):
+        return lines
+    step = len(lines) / n
+    return lines.subset([int(i * step) for i in range(n)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", type=Path, help="model folder or checkpoint (default: bundled)")
+    parser.add_argument("--teacher", type=Path, help="teacher checkpoint for the distill path")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 200])
+    parser.add_argument("--runs", nargs="+", default=["direct:kd", "direct:replay", "distill:kd"],
+                        help="PATH:GUARD pairs (paths direct/distill, guards kd/replay/"
+                             "kd+replay/none)")
+    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, help="also stop each run after this many steps: "
+                        "equal work when the machine is shared and wall time means little")
+    parser.add_argument("--val-lines", type=int, default=300,
+                        help="base val lines (evenly sampled) to measure forgetting; 0: skip")
+    parser.add_argument("--test-lines", type=int, default=0, help="subsample the test (0: all)")
+    parser.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "cache")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from training.charset import Charset
+    from training.data import LineSet, load_lines
+    from training.finetune import (
+        FinetuneConfig,
+        evaluate,
+        find_teacher,
+        finetune_lines,
+        load_base,
+        replay_lines,
+    )
+
+    torch.set_num_threads(args.threads)
+    if args.base is None:
+        from engine.models import bundled_models_dir
+
+        args.base = bundled_models_dir() / "htrjand-student"
+    base = load_base(args.base)
+    height = base.net.cfg.input_height
+    teacher = find_teacher(base, args.teacher)
+    pool = load_lines("cremma-abrege", "finetune", height, args.cache_dir)
+    test = evenly(load_lines("cremma-abrege", "test", height, args.cache_dir), args.test_lines)
+    val = LineSet([], [], [])
+    if args.val_lines:
+        val = evenly(LineSet.concat([load_lines(c, "val", height, args.cache_dir)
+                                     for c in ("hooker", "poilus")]), args.val_lines)
+    base_cs = Charset(base.charset)
+    test_before = evaluate(base.net, test, base_cs)[0].cer
+    val_before = evaluate(base.net, val, base_cs)[0].cer if len(val) else float("nan")
+    print(f"base {args.base}: test CER {test_before:.2%} ({len(test)} lines), base val CER "
+          f"{val_before:.2%} ({len(val)} lines); teacher {teacher}", flush=True)
+    replay = None
+    rows = []
+    for size in args.sizes:
+        lines = pool.subset(list(range(min(size, len(pool)))))
+        for spec in args.runs:
+            path, guard = spec.split(":")
+            if path == "distill" and teacher is None:
+                print(f"{size} {spec}: skipped, no teacher", flush=True)
+                continue
+            if "replay" in guard and replay is None:
+                replay = replay_lines(FinetuneConfig(), height, cache_dir=args.cache_dir)
+            cfg = FinetuneConfig(minutes=args.minutes, path=path, guard=guard,
+                                 threads=args.threads, max_steps=args.steps)
+            t0 = time.time()
+            net, charset, res = finetune_lines(lines, base, cfg, teacher=teacher, replay=replay)
+            wall = time.time() - t0
+            test_after = evaluate(net, test, charset)[0].cer
+            val_after = evaluate(net, val, charset)[0].cer if len(val) else float("nan")
+            row = {"lines": size, "path": path, "guard": res["guard"],
+                   "held_before": res["cer_before"], "held_after": res["cer_after"],
+                   "test_before": round(test_before, 4), "test_after": round(test_after, 4),
+                   "test_rel": round((test_after - test_before) / test_before, 4),
+                   "val_before": round(val_before, 4), "val_after": round(val_after, 4),
+                   "train_s": res["seconds"], "wall_s": round(wall, 1), "steps": res["steps"],
+                   "stopped": res["stopped"], "minutes": args.minutes, "threads": args.threads}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            if args.json:
+                args.json.write_text(json.dumps(rows, indent=1))
+    print()
+    print("| lines | path | guard | held-back CER | test CER before → after | rel. | "
+          "base val CER (forgetting) | train s | steps |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['lines']} | {r['path']} | {r['guard']} | {r['held_before']:.1%} → "
+              f"{r['held_after']:.1%} | {r['test_before']:.1%} → {r['test_after']:.1%} | "
+              f"{r['test_rel']:+.0%} | {r['val_before']:.1%} → {r['val_after']:.1%} "
+              f"({100 * (r['val_after'] - r['val_before']):+.1f} pt) | {r['train_s']:.0f} | "
+              f"{r['steps']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Fine-tuning mechanics on a tiny untrained model and a drawn page: corrected lines only,
+held-back CER, new characters, a new version per run, cancel, one training at a time,
+the distill path. Runs of a few seconds: the mechanics, not the accuracy (see benchmarks)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from engine.document import Origin  # noqa: E402
+from engine.errors import CancelledError, HtrError  # noqa: E402
+from finetune_fixtures import line_texts, make_project, make_tiny_model  # noqa: E402
+from training.corrections import (MIN_LINES, collect_corrections,  # noqa: E402
+                                  holdout_split)
+from training.finetune import (FinetuneConfig, extend_output_layer, load_base,  # noqa: E402
+                               new_characters, run_finetune)
+
+FAST = dict(minutes=0.04, threads=1, eval_interval_s=0.5, warmup_steps=2)
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch) -> Path:
+    folder = tmp_path / "store"
+    monkeypatch.setenv("HTRJAND_USER_MODELS", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("base") / "tiny-base",
+                           list(" abcdefghijklmnopqrstuvw"))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    # 24 corrected lines, one with characters the base lacks (x, y, z), and 2 model lines
+    return make_project(tmp_path_factory.mktemp("proj") / "letters",
+                        line_texts(23) + ["xyz lazy"])
+
+
+def test_holdout_every_tenth_at_least_ten() -> None:
+    train, held = holdout_split(200)
+    assert len(held) == 20 and not set(train) & set(held) and len(train) + len(held) == 200
+    train, held = holdout_split(25)
+    assert len(held) == 10 and len(train) == 15
+    assert held == sorted(held) and held[-1] < 25
+    with pytest.raises(HtrError, match=f"3 corrected line.*at least {MIN_LINES}"):
+        holdout_split(3)
+    with pytest.raises(HtrError, match=f"0 corrected line.*at least {MIN_LINES}"):
+        holdout_split(0)
+
+
+def test_only_corrected_lines_are_collected(project: Path) -> None:
+    lines, report = collect_corrections([project], 64)
+    assert len(lines) == 24 and report.lines == 24 and report.pages_with_corrections == 1
+    assert "model text" not in lines.texts
+    assert all(im.shape[0] == 64 and im.dtype == np.uint8 for im in lines.images)
+    again, _ = collect_corrections([project / "page1.png"], 64)  # a page file works too
+    assert again.texts == lines.texts
+
+
+def test_new_characters_extend_the_output_layer_keeping_old_rows(base_dir: Path) -> None:
+    base = load_base(base_dir)
+    added = new_characters(base.charset, ["abc", "zéx"])
+    assert added == ["z", "é", "x"]
+    bigger = extend_output_layer(base.net, len(added))
+    assert bigger.head.weight.shape[0] == base.net.head.weight.shape[0] + 3
+    assert torch.equal(bigger.head.weight[:-3], base.net.head.weight)
+    x = torch.rand(2, 1, 64, 160)
+    widths = torch.tensor([160, 120])
+    old, new = base.net(x, widths), bigger(x, widths)
+    assert torch.equal(old.argmax(-1), new.argmax(-1))  # same reading before training
+
+
+def test_a_run_creates_a_new_version_and_never_overwrites(project, base_dir, store) -> None:
+    from engine.models import list_models
+    from engine.recognition import Recognizer
+
+    base_files = {p.name: p.read_bytes() for p in base_dir.iterdir()}
+    seen = []
+    cfg = FinetuneConfig(**FAST)
+    first = run_finetune([project], cfg, "letters hand", base_dir,
+                         progress=lambda d, t, m="": seen.append(m))
+    assert Path(first["model_dir"]) == store / "letters-hand"
+    assert any("held-back CER" in m for m in seen)
+    card = json.loads((store / "letters-hand" / "card.json").read_text())
+    ft = card["finetune"]
+    assert ft["parent"]["name"] == "tiny-base" and ft["lines_used"] == 24
+    assert ft["held_back_lines"] == 10 and ft["train_lines"] == 14
+    assert sorted(ft["new_characters"]) == ["x", "y", "z"]
+    assert card["charset"][:-3] == list(" abcdefghijklmnopqrstuvw")
+    assert ft["cer_after"] <= ft["cer_before"]  # the best held-back state is kept
+    assert ft["training_s"] > 0 and ft["date"] and ft["path"] == "direct"
+    for name in ("model.onnx", "model.pt", "card.json"):
+        assert (store / "letters-hand" / name).is_file()
+    rec = Recognizer(store / "letters-hand", device="cpu")  # the engine runs the new version
+    assert len(rec.model.charset) == 27
+    second = run_finetune([project], cfg, "letters hand", store / "letters-hand")
+    assert second["name"] == "letters-hand-2"  # a new folder, the first one untouched
+    card2 = json.loads((store / "letters-hand-2" / "card.json").read_text())
+    assert card2["finetune"]["new_characters"] == []  # x, y, z are known by now
+    assert card2["finetune"]["parent"]["name"] == "letters-hand"
+    assert {p.name: p.read_bytes() for p in base_dir.iterdir()} == base_files
+    assert sorted(m.name for m in list_models() if m.source == "user") == \
+        ["letters-hand", "letters-hand-2"]
+    assert not [p for p in store.iterdir() if p.name.startswith(".staging")]
+
+
+def test_cancel_midway_leaves_no_half_model(project, base_dir, store) -> None:
+    from engine.progress import CancelToken
+
+    token = CancelToken()
+
+    def progress(done, total, message=""):
+        if "step" in message:
+            token.cancel()
+    with pytest.raises(CancelledError):
+        run_finetune([project], FinetuneConfig(**FAST), "cancelled", base_dir,
+                     progress=progress, cancel=token)
+    assert not store.exists() or [p.name for p in store.iterdir()] == []
+
+
+def test_too_few_corrections_say_how_many_are_needed(tmp_path, base_dir, store) -> None:
+    few = make_project(tmp_path / "few", line_texts(3))
+    with pytest.raises(HtrError, match=r"3 corrected line\(s\) found.*at least 20"):
+        run_finetune([few], FinetuneConfig(**FAST), "few", base_dir)
+    none = make_project(tmp_path / "none", line_texts(5), origin=Origin.MODEL)
+    with pytest.raises(HtrError, match=r"0 corrected line\(s\) found"):
+        run_finetune([none], FinetuneConfig(**FAST), "none", base_dir)
+    assert not [p for p in store.iterdir() if not p.name.startswith(".")]
+
+
+def test_second_training_while_one_runs_is_refused(project, base_dir, store) -> None:
+    store.mkdir(parents=True)
+    (store / ".training.lock").write_text(str(os.getppid()))  # a live process holds it
+    with pytest.raises(HtrError, match="already running"):
+        run_finetune([project], FinetuneConfig(**FAST), "second", base_dir)
+    (store / ".training.lock").write_text("999999999")  # a dead one: the lock is stale
+    run_finetune([project], FinetuneConfig(**FAST), "after", base_dir)
+    assert not (store / ".training.lock").exists()
+
+
+def test_distill_path_with_a_teacher(project, base_dir, store, tmp_path) -> None:
+    teacher = make_tiny_model(tmp_path / "teacher", list(" abcdefghijklmnopqrstuvw"),
+                              wide=True, seed=1)
+    cfg = FinetuneConfig(**{**FAST, "path": "distill"})
+    result = run_finetune([project], cfg, "distilled", base_dir, teacher / "model.pt")
+    assert result["path"] == "distill" and result["teacher"]["steps"] > 0
+    assert result["cer_after"] <= result["cer_before"]
+    card = json.loads((store / "distilled" / "card.json").read_text())
+    assert card["finetune"]["path"] == "distill"

@@ -1,0 +1,71 @@
+"""Settings of a fine-tuning run and its command-line options, without torch (the CLI and the
+window read them before any training starts)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from engine.errors import HtrError
+from training.augment import AugmentConfig
+
+GUARDS = ("kd", "replay", "kd+replay", "none")
+PATHS = ("auto", "direct", "distill")
+
+
+@dataclass
+class FinetuneConfig:
+    """Everything that decides a fine-tuning run (saved in the version's card)."""
+
+    minutes: float = 5.0  # training time budget (cutting lines and export come on top)
+    path: str = "auto"  # "direct", "distill" (needs a teacher) or "auto" (see DEFAULT_PATH)
+    guard: str = "kd"  # against forgetting: see GUARDS; "replay" falls back to "kd" without data
+    lr: float = 3e-4
+    warmup_steps: int = 20
+    batch_size: int = 8
+    clip_norm: float = 5.0
+    weight_decay: float = 0.01
+    guard_weight: float = 0.3  # share of the loss given to distillation from the base model
+    temperature: float = 2.0
+    distill_alpha: float = 0.5  # CTC share of the student's loss on the distill path
+    teacher_share: float = 0.4  # of the budget spent fine-tuning the teacher (distill path)
+    replay_ratio: float = 0.5  # replayed base lines per corrected line in each epoch
+    replay_pool: int = 400  # base training lines sampled once for replay
+    eval_interval_s: float = 10.0  # held-back CER at most this often (and at each epoch's end)
+    patience: int = 8  # held-back evaluations without gain before stopping early
+    freeze_batchnorm: bool = True  # keep the base's normalisation statistics (tiny data)
+    threads: int = 2
+    seed: int = 0
+    max_steps: int | None = None  # also stop after this many steps (benchmarks on a busy machine)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: The path "auto" takes when a teacher is available: "direct" or "distill". Set from the
+#: measurements of benchmarks/finetune.py (see its docstring).
+DEFAULT_PATH = "direct"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="PROJECT_OR_PAGES",
+                        help="project folders, page images or PAGE-XML/ALTO files")
+    parser.add_argument("--minutes", type=float, default=5.0, help="training time (default 5)")
+    parser.add_argument("--name", required=True, help="name of the new model version")
+    parser.add_argument("--base", help="model to start from (name, folder or .pt; default: the "
+                                       "current default model)")
+    parser.add_argument("--path", choices=PATHS, default="auto",
+                        help="direct fine-tuning, or teacher fine-tuning + distillation")
+    parser.add_argument("--guard", choices=GUARDS, default="kd", help="against forgetting")
+    parser.add_argument("--teacher", type=Path, help="teacher checkpoint for --path distill")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
+    if not args.minutes or args.minutes <= 0:
+        raise HtrError("--minutes must be positive")
+    return FinetuneConfig(minutes=args.minutes, path=args.path, guard=args.guard,
+                          threads=args.threads, seed=args.seed)

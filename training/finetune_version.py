@@ -1,0 +1,103 @@
+"""Writing a fine-tuned network as a new version of the user's model store.
+
+The folder is the same as a bundled model's (``model.onnx``, ``model.pt``, ``card.json``,
+``card.md``), built in a staging folder and renamed into place only when complete
+(``engine.model_store``), so nothing half written is ever listed and nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from engine import model_store
+from engine.atomic import atomic_write_bytes, atomic_write_text
+from training.charset import Charset
+from training.export import FORMAT_VERSION, OPSET, onnx_bytes
+from training.network import HtrJandNet, count_parameters
+
+
+ARCHITECTURE = "HTR-JAND: gated-conv+SE encoder, combined self/proxima attention, CTC"
+
+
+def version_card(net: HtrJandNet, charset: Charset, base, cfg, result: dict, name: str) -> dict:
+    """The card of a fine-tuned version: the base card's fields, plus ``finetune`` (parent,
+    lines used, training time, held-back CER before -> after, date)."""
+    parent_card = base.card or {}
+    parent = {"name": parent_card.get("name", base.source.stem), "path": str(base.source),
+              "version": parent_card.get("version"), "created": parent_card.get("created")}
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    finetune = {
+        "parent": parent, "lines_used": result["lines_used"],
+        "train_lines": result["train_lines"], "held_back_lines": result["held_back_lines"],
+        "pages": result.get("pages"), "new_characters": result["new_characters"],
+        "training_s": result["seconds"], "wall_s": result.get("wall_s"),
+        "budget_min": cfg.minutes, "path": result["path"], "guard": result["guard"],
+        "steps": result["steps"], "epochs": result["epochs"], "stopped": result["stopped"],
+        "cer_before": result["cer_before"], "cer_after": result["cer_after"],
+        "wer_before": result["wer_before"], "wer_after": result["wer_after"],
+        "teacher": result.get("teacher"), "config": cfg.to_dict(),
+        "history": result.get("history", []), "date": created,
+    }
+    return {
+        "name": name,
+        "version": time.strftime("%Y.%m.%d-%H%M%S"),
+        "format_version": FORMAT_VERSION,
+        "architecture": parent_card.get("architecture", ARCHITECTURE),
+        "role": f"{parent_card.get('role', 'student')}, fine-tuned on a person's corrections",
+        "config": net.cfg.to_dict(),
+        "charset": charset.chars,
+        "num_classes": charset.num_classes,
+        "blank_index": 0,
+        "input": {**(parent_card.get("input") or {}), "height": net.cfg.input_height,
+                  "width_factor": net.cfg.width_factor},
+        "onnx_opset": OPSET,
+        "parameters": count_parameters(net),
+        "training": parent_card.get("training", {}),
+        "metrics": {"held_back": {"cer_before": result["cer_before"],
+                                  "cer_after": result["cer_after"],
+                                  "lines": result["held_back_lines"]},
+                    "parent_val": (parent_card.get("metrics") or {}).get("val"),
+                    "decoding": "greedy"},
+        "finetune": finetune,
+        "created": created,
+    }
+
+
+def card_markdown(card: dict) -> str:
+    ft = card["finetune"]
+    new = "".join(ft["new_characters"]) or "none"
+    return f"""# {card['name']} ({card['version']})
+
+Fine-tuned from **{ft['parent']['name']}** on {ft['lines_used']} corrected lines
+({ft['train_lines']} trained on, {ft['held_back_lines']} held back), path {ft['path']},
+guard against forgetting {ft['guard']}; {ft['training_s'] / 60:.1f} min of training
+({ft['stopped']}). New characters: {new}.
+
+| held-back lines | CER | WER |
+|---|---|---|
+| before | {ft['cer_before']:.2%} | {ft['wer_before']:.2%} |
+| after | {ft['cer_after']:.2%} | {ft['wer_after']:.2%} |
+
+Created {card['created']}.
+"""
+
+
+def write_version(net: HtrJandNet, charset: Charset, base, cfg, result: dict, name: str) -> Path:
+    """Stage and commit the version folder; returns its final path in the store."""
+    net = net.eval()
+    with model_store.staging() as staged:
+        atomic_write_bytes(staged / "model.onnx", onnx_bytes(net))
+        pt = io.BytesIO()
+        train_config = dict(base.ckpt.get("train_config") or {})
+        torch.save({"model": net.state_dict(), "net": net.cfg.to_dict(), "charset": charset.chars,
+                    "train_config": train_config, "finetune": cfg.to_dict()}, pt)
+        atomic_write_bytes(staged / "model.pt", pt.getvalue())
+        card = version_card(net, charset, base, cfg, result, model_store.slug(name))
+        atomic_write_text(staged / "card.json", json.dumps(card, ensure_ascii=False, indent=1))
+        atomic_write_text(staged / "card.md", card_markdown(card))
+        return model_store.commit(staged, name)
