@@ -99,7 +99,8 @@ def test_two_columns_read_left_column_first():
 
 
 def test_marginal_note_gets_its_own_region():
-    img, _ = synthetic_page(width=1600, n_lines=12, left=500, right=1500, seed=3)
+    # The gutter is 2.7 line spacings wide (a gap under ~1.8 spacings reads as a word gap).
+    img, _ = synthetic_page(width=1600, n_lines=12, left=600, right=1500, seed=3)
     img, _ = synthetic_page(n_lines=3, left=60, right=330, top=400, spacing=80, seed=4, img=img)
     page = segment_page(img)
     assert len(list(page.lines())) == 15
