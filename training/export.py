@@ -72,6 +72,11 @@ def export_model_folder(checkpoint: str | Path, out_dir: str | Path, *, name: st
     if val_metrics is None:
         val_metrics = evaluate_checkpoint(model, ck, cache_dir)
     history = ck.get("history", [])
+    init = None  # the run this one continued: its epochs and time count too
+    if cfg.get("init") and Path(cfg["init"]).is_file():
+        ick = torch.load(cfg["init"], map_location="cpu", weights_only=False)
+        init = {"checkpoint": cfg["init"], "epochs": ick["epoch"],
+                "cpu_time_s": round(ick["elapsed"], 1), "history": ick.get("history", [])}
     card = {
         "name": name,
         "version": time.strftime("%Y.%m.%d"),
@@ -95,7 +100,7 @@ def export_model_folder(checkpoint: str | Path, out_dir: str | Path, *, name: st
                      "cpu_time_s": round(ck["elapsed"], 1), "threads": cfg["threads"],
                      "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
                      "seed": cfg["seed"], "teacher": cfg.get("teacher"),
-                     "config": cfg, "history": history},
+                     "config": cfg, "history": history, "initialised_from": init},
         "metrics": {"val": val_metrics, "decoding": "greedy"},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **(extra or {}),
@@ -147,7 +152,7 @@ ONNX opset {card['onnx_opset']}, dynamic batch and width.
 Data: {', '.join(t['data'])} ({t['train_split']} split; {t['val_split (model selection)']} split
 for model selection only; cremma-abrege never used). {t['epochs']} epochs, {t['steps']} steps,
 {t['cpu_time_s'] / 60:.1f} min of training on {t['threads']} CPU threads, seed {t['seed']}.
-Teacher: {t['teacher'] or 'none'}.
+Teacher: {t['teacher'] or 'none'}.{init_text(t)}
 
 ## Validation (greedy decoding)
 | collection | CER | WER | lines |
@@ -158,6 +163,17 @@ Teacher: {t['teacher'] or 'none'}.
 Created {card['created']}. Line images come from `engine.recognition.lines.cut_lines`
 (`engine.line_image.extract_line` with the region's line spacing), as at recognition time.
 """
+
+
+def init_text(training: dict) -> str:
+    """One sentence on the checkpoint this run continued, if any."""
+    init = training.get("initialised_from")
+    if not init:
+        return ""
+    total = (training["cpu_time_s"] + init["cpu_time_s"]) / 60
+    return (f"\nContinued from {init['checkpoint']} ({init['epochs']} epochs, "
+            f"{init['cpu_time_s'] / 60:.1f} min): {training['epochs'] + init['epochs']} epochs "
+            f"and {total:.1f} min of training in all.")
 
 
 def comparison_text(card: dict) -> str:

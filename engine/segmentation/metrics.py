@@ -142,17 +142,8 @@ def match_lines(iou: np.ndarray, threshold: float = IOU_THRESHOLD) -> list[tuple
     """One-to-one matches (pred index, gt index, IoU) with IoU >= threshold, maximising total IoU."""
     if iou.size == 0:
         return []
-    try:
-        from scipy.optimize import linear_sum_assignment
-    except ImportError:  # greedy is optimal here in practice: IoU >= 0.5 pairs rarely conflict
-        pairs = sorted(((iou[i, j], i, j) for i, j in zip(*np.nonzero(iou >= threshold))), reverse=True)
-        used_p, used_g, out = set(), set(), []
-        for v, i, j in pairs:
-            if i not in used_p and j not in used_g:
-                used_p.add(i)
-                used_g.add(j)
-                out.append((int(i), int(j), float(v)))
-        return out
+    from scipy.optimize import linear_sum_assignment
+
     weights = np.where(iou >= threshold, iou, 0.0)
     rows, cols = linear_sum_assignment(-weights)
     return [(int(i), int(j), float(iou[i, j])) for i, j in zip(rows, cols) if iou[i, j] >= threshold]
