@@ -78,7 +78,9 @@ def list_models() -> list[ModelInfo]:
     for source, base in (("bundled", bundled_models_dir()), ("user", user_models_dir())):
         if not base.is_dir():
             continue
-        for folder in sorted(p for p in base.iterdir() if (p / "card.json").exists()):
+        # Hidden folders are versions still being written by the model store: not models yet.
+        for folder in sorted(p for p in base.iterdir()
+                             if not p.name.startswith(".") and (p / "card.json").exists()):
             try:
                 card = load_card(folder)
                 found.append(ModelInfo(card["name"], folder, source, card))

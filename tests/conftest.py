@@ -66,3 +66,11 @@ def model_dir(toy_model_dir: Path) -> Path:
 
     bundled = bundled_models_dir() / "htrjand-student"
     return bundled if (bundled / "model.onnx").is_file() else toy_model_dir
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private user model store (the variable is inherited by training child processes)."""
+    folder = tmp_path / "store"
+    monkeypatch.setenv("HTRJAND_USER_MODELS", str(folder))
+    return folder

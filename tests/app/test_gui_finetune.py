@@ -21,13 +21,6 @@ from finetune_fixtures import line_texts, make_project, make_tiny_model  # noqa:
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch) -> Path:
-    folder = tmp_path / "store"
-    monkeypatch.setenv("HTRJAND_USER_MODELS", str(folder))  # inherited by the child process
-    return folder
-
-
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("base") / "tiny-base")

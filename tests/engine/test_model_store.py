@@ -16,13 +16,6 @@ from engine.errors import HtrError, ModelError, StorageError
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch) -> Path:
-    folder = tmp_path / "store"
-    monkeypatch.setenv("HTRJAND_USER_MODELS", str(folder))
-    return folder
-
-
-@pytest.fixture
 def bundled(tmp_path: Path, toy_model_dir: Path, monkeypatch) -> Path:
     """A bundled-models folder holding the toy model as 'htrjand-student'."""
     from engine import models

@@ -24,13 +24,6 @@ from training.finetune import (FinetuneConfig, extend_output_layer, load_base,  
 FAST = dict(minutes=0.04, threads=1, eval_interval_s=0.5, warmup_steps=2)
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch) -> Path:
-    folder = tmp_path / "store"
-    monkeypatch.setenv("HTRJAND_USER_MODELS", str(folder))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("base") / "tiny-base",
