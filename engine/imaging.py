@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -269,6 +271,22 @@ def _seek(img: Image.Image, path: Path, page: int) -> None:
         img.seek(page)
 
 
+@contextmanager
+def _pil_open(p: Path) -> Iterator[Image.Image | UnidentifiedImageError]:
+    """Pillow's image of ``p`` (closed on exit), or Pillow's UnidentifiedImageError when it does
+    not know the kind, so that the caller can try OpenCV. Decompression-bomb warnings are
+    silenced: ``_check_size`` applies our own limit with a clear message."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(p)
+        except UnidentifiedImageError as exc:
+            yield exc
+            return
+        with img:
+            yield img
+
+
 def load_image(path: str | os.PathLike[str], mode: str = "L", page: int = 0) -> np.ndarray:
     """Decode an image file into a uint8 array, orientation applied.
 
@@ -282,27 +300,23 @@ def load_image(path: str | os.PathLike[str], mode: str = "L", page: int = 0) -> 
         raise _fail(Path(path), f"page must be a non-negative integer, not {page!r}.")
     p = _check_file(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            try:
-                img = Image.open(p)
-            except UnidentifiedImageError as exc:
-                return _load_with_cv2(p, mode, page, exc)
-            with img:
-                _seek(img, p, page)
-                _check_size(p, img.width, img.height)
-                high_bit = _high_bit_colour(img)  # before getexif(), which may load a PNG
-                orientation = _orientation(img)
-                if high_bit:
-                    try:
-                        arrays, _ = _cv2_pages(p, page)
-                        colour, alpha = _split_channels(arrays[0], bgr=True)
-                        return _orient(_finish(colour, alpha, mode), orientation)
-                    except Exception:  # noqa: BLE001 - fall back to Pillow's 8-bit reading
-                        pass
-                img.load()
-                colour, alpha = _pil_pixels(img)
-                return _orient(_finish(colour, alpha, mode), orientation)
+        with _pil_open(p) as img:
+            if isinstance(img, UnidentifiedImageError):
+                return _load_with_cv2(p, mode, page, img)
+            _seek(img, p, page)
+            _check_size(p, img.width, img.height)
+            high_bit = _high_bit_colour(img)  # before getexif(), which may load a PNG
+            orientation = _orientation(img)
+            if high_bit:
+                try:
+                    arrays, _ = _cv2_pages(p, page)
+                    colour, alpha = _split_channels(arrays[0], bgr=True)
+                    return _orient(_finish(colour, alpha, mode), orientation)
+                except Exception:  # noqa: BLE001 - fall back to Pillow's 8-bit reading
+                    pass
+            img.load()
+            colour, alpha = _pil_pixels(img)
+            return _orient(_finish(colour, alpha, mode), orientation)
     except ImageError:
         raise
     except MemoryError as exc:
@@ -340,21 +354,17 @@ def image_size(path: str | os.PathLike[str], page: int = 0) -> tuple[int, int]:
     """(width, height) as displayed (after EXIF orientation), read from the header only."""
     p = _check_file(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            try:
-                img = Image.open(p)
-            except UnidentifiedImageError as exc:
-                arr = _load_with_cv2(p, "L", page, exc)
+        with _pil_open(p) as img:
+            if isinstance(img, UnidentifiedImageError):
+                arr = _load_with_cv2(p, "L", page, img)
                 return int(arr.shape[1]), int(arr.shape[0])
-            with img:
-                _seek(img, p, page)
-                width, height = img.size
-                if width <= 0 or height <= 0:
-                    raise _fail(p, f"the image has no pixels ({width} x {height}).")
-                if _orientation(img) in (5, 6, 7, 8):
-                    width, height = height, width
-                return int(width), int(height)
+            _seek(img, p, page)
+            width, height = img.size
+            if width <= 0 or height <= 0:
+                raise _fail(p, f"the image has no pixels ({width} x {height}).")
+            if _orientation(img) in (5, 6, 7, 8):
+                width, height = height, width
+            return int(width), int(height)
     except ImageError:
         raise
     except Exception as exc:  # noqa: BLE001 - header parsers raise many kinds on corrupt input
@@ -365,16 +375,12 @@ def page_count(path: str | os.PathLike[str]) -> int:
     """Number of pages (frames) in an image file: 1 for most kinds, n for multi-page TIFF."""
     p = _check_file(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            try:
-                img = Image.open(p)
-            except UnidentifiedImageError as exc:
-                _load_with_cv2(p, "L", 0, exc)  # raises when it is no image at all
+        with _pil_open(p) as img:
+            if isinstance(img, UnidentifiedImageError):
+                _load_with_cv2(p, "L", 0, img)  # raises when it is no image at all
                 _, count = _cv2_pages(p, None)
                 return max(count, 1)
-            with img:
-                return max(int(getattr(img, "n_frames", 1) or 1), 1)
+            return max(int(getattr(img, "n_frames", 1) or 1), 1)
     except ImageError:
         raise
     except Exception as exc:  # noqa: BLE001

@@ -35,28 +35,12 @@ def line_polygons(
     polys: list[np.ndarray] = []
     for i, bl in enumerate(baselines):
         h = max(float(heights[i]), 2.0)
-        pad = PAD_X * h
-        x0 = max(0.0, bl[0, 0] - pad)
-        x1 = min(width - 1.0, bl[-1, 0] + pad)
-        n = max(2, int(np.ceil((x1 - x0) / max(0.5 * h, 1.0))) + 1)
-        xs = np.linspace(x0, x1, n)
-        ys = _profile_at(bl, xs)
-        top = ys - ascent * h
-        bottom = ys + descent * h
-        for j, other in enumerate(baselines):
-            if j == i or other[-1, 0] < x0 or other[0, 0] > x1:
-                continue
-            inside = (xs >= other[0, 0]) & (xs <= other[-1, 0])
-            if not inside.any():
-                continue
-            oy = _profile_at(other, xs)
-            gap = oy - ys
-            above = inside & (gap < 0) & (gap > -1.6 * h)
-            below = inside & (gap > 0) & (gap < 1.6 * h)
-            # The line above: stop a little under its baseline (its descenders stay theirs).
-            top = np.where(above, np.maximum(top, oy + 0.12 * h), top)
-            # The line below: stop above its x-height band.
-            bottom = np.where(below, np.minimum(bottom, oy - 0.55 * h), bottom)
+        xs, ys = _columns(bl, h, width, max(0.5 * h, 1.0))
+        # The line above: stop a little under its baseline (its descenders stay theirs); the
+        # line below: stop above its x-height band.
+        top, bottom = _neighbour_limits(i, baselines, xs, ys, h, ys - ascent * h,
+                                        ys + descent * h, reach=0.0, min_gap=0.0,
+                                        under=0.12, over=0.55)
         top = np.minimum(top, ys - 0.25 * h)
         bottom = np.maximum(bottom, ys + 0.1 * h)
         top = np.clip(top, 0, height - 1)
@@ -64,6 +48,40 @@ def line_polygons(
         poly = np.concatenate([np.column_stack([xs, top]), np.column_stack([xs[::-1], bottom[::-1]])])
         polys.append(poly)
     return polys
+
+
+def _columns(bl: np.ndarray, h: float, width: float, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sample points ``step`` apart along a baseline, padded at both ends and kept inside the
+    image: their x positions and the baseline's y there."""
+    pad = PAD_X * h
+    x0 = max(0.0, bl[0, 0] - pad)
+    x1 = min(width - 1.0, bl[-1, 0] + pad)
+    n = max(2, int(np.ceil((x1 - x0) / step)) + 1)
+    xs = np.linspace(x0, x1, n)
+    return xs, _profile_at(bl, xs)
+
+
+def _neighbour_limits(i: int, baselines: list[np.ndarray], xs: np.ndarray, ys: np.ndarray,
+                      h: float, top: np.ndarray, bottom: np.ndarray, *, reach: float,
+                      min_gap: float, under: float, over: float) -> tuple[np.ndarray, np.ndarray]:
+    """``top`` / ``bottom`` kept off the neighbouring lines: the top edge stays ``under`` line
+    heights below the baseline of a line above, the bottom edge ``over`` heights above the
+    baseline of a line below. Neighbours are baselines overlapping the columns (widened by
+    ``reach``) that lie more than ``min_gap`` and less than 1.6 line heights away."""
+    x0, x1 = xs[0], xs[-1]
+    for j, other in enumerate(baselines):
+        if j == i or other[-1, 0] < x0 or other[0, 0] > x1:
+            continue
+        inside = (xs >= other[0, 0] - reach) & (xs <= other[-1, 0] + reach)
+        if not inside.any():
+            continue
+        oy = _profile_at(other, xs)
+        gap = oy - ys
+        above = inside & (gap < -min_gap) & (gap > -1.6 * h)
+        below = inside & (gap > min_gap) & (gap < 1.6 * h)
+        top = np.where(above, np.maximum(top, oy + under * h), top)
+        bottom = np.where(below, np.minimum(bottom, oy - over * h), bottom)
+    return top, bottom
 
 
 def ink_polygons(
@@ -87,27 +105,12 @@ def ink_polygons(
     polys: list[np.ndarray] = []
     for i, bl in enumerate(baselines):
         h = max(float(heights[i]), 2.0)
-        pad = PAD_X * h
-        x0 = max(0.0, bl[0, 0] - pad)
-        x1 = min(W - 1.0, bl[-1, 0] + pad)
         sw = max(1.0, step * h)
-        n = max(2, int(np.ceil((x1 - x0) / sw)) + 1)
-        xs = np.linspace(x0, x1, n)
-        ys = _profile_at(bl, xs)
-        lim_top = ys - ascent * h
-        lim_bot = ys + descent * h
-        for j, other in enumerate(baselines):
-            if j == i or other[-1, 0] < x0 or other[0, 0] > x1:
-                continue
-            inside = (xs >= other[0, 0] - pad) & (xs <= other[-1, 0] + pad)
-            if not inside.any():
-                continue
-            oy = _profile_at(other, xs)
-            gap = oy - ys
-            above = inside & (gap < -0.2 * h) & (gap > -1.6 * h)
-            below = inside & (gap > 0.2 * h) & (gap < 1.6 * h)
-            lim_top = np.where(above, np.maximum(lim_top, oy + 0.1 * h), lim_top)
-            lim_bot = np.where(below, np.minimum(lim_bot, oy - 0.45 * h), lim_bot)
+        xs, ys = _columns(bl, h, W, sw)
+        n = len(xs)
+        lim_top, lim_bot = _neighbour_limits(i, baselines, xs, ys, h, ys - ascent * h,
+                                             ys + descent * h, reach=PAD_X * h, min_gap=0.2 * h,
+                                             under=0.1, over=0.45)
         top = ys - min_up * h
         bot = ys + min_down * h
         half = sw / 2
