@@ -71,7 +71,8 @@ def find_model(arg: str | None, scratch: Path) -> Path:
     return folder
 
 
-def run_pages(scans: Path, out: Path, workers: int, recognize: bool, model: Path | None) -> dict:
+def run_pages(scans: Path, out: Path, workers: int, recognize: bool, model: Path | None,
+              threads: int | None = None) -> dict:
     finished: list[float] = []
 
     def progress(done: int, total: int, message: str = "") -> None:
@@ -80,14 +81,16 @@ def run_pages(scans: Path, out: Path, workers: int, recognize: bool, model: Path
 
     start = time.perf_counter()
     summary = run_batch([scans], out, BatchOptions(segment=True, recognize=recognize,
-                                                   model=model, workers=workers),
+                                                   model=model, workers=workers,
+                                                   threads=threads),
                         progress=progress)
     wall = time.perf_counter() - start
     result = summary.to_dict()
     steady = ((len(finished) - 1) / (finished[-1] - finished[0])
               if len(finished) > 2 and finished[-1] > finished[0] else None)
     stages = {k: v["per_page_s"] for k, v in result["stages"].items()}
-    return {"workers": workers, "pages": summary.done, "failed": summary.failed,
+    return {"workers": workers, "threads_per_worker": summary.options.get("threads"),
+            "pages": summary.done, "failed": summary.failed,
             "wall_s": round(wall, 2), "pages_per_s": round(summary.done / wall, 3),
             "steady_pages_per_s": round(steady, 3) if steady else None,
             "stages_per_page_s": stages,
@@ -132,6 +135,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--model")
     parser.add_argument("--no-recognize", action="store_true")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime / OpenCV threads per worker "
+                        "(default: the cores shared out between the workers)")
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
@@ -143,7 +148,7 @@ def main() -> None:
         pick_pages(data, args.pages, scans)
         recognize = not args.no_recognize
         model = find_model(args.model, scratch) if recognize else None
-        runs = [run_pages(scans, scratch / f"out-{w}", w, recognize, model)
+        runs = [run_pages(scans, scratch / f"out-{w}", w, recognize, model, args.threads)
                 for w in args.workers]
         base = runs[0]["steady_pages_per_s"] or runs[0]["pages_per_s"]
         for run in runs:
@@ -153,7 +158,7 @@ def main() -> None:
         page_s = runs[0]["page_s"]
         sched["share_of_page_time"] = round(sched["windowed_s_per_task"] / page_s, 4)
         print(json.dumps({"scheduler": sched}), flush=True)
-        report = {"cpu_count": os.cpu_count(), "pages": args.pages, "recognize": recognize,
+        report = {"cpu_count": os.cpu_count(), "pages": args.pages, "threads": args.threads, "recognize": recognize,
                   "model": str(model) if model else None, "runs": runs, "scheduler": sched}
         if args.json:
             args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -1,5 +1,6 @@
 """``htrjand batch IN... -o OUT [--segment] [--recognize] [--model NAME_OR_DIR]
 [--workers N | --scheduler tcp://HOST:8786]``: process whole collections of page images.
+``htrjand batch PROJECT --in-place ...`` updates a project's own ``page/`` folder instead.
 
 Every image of the input folders (and every image file named) gets PAGE-XML in ``OUT/page/``
 and plain text in ``OUT/txt/``, starting from its existing PAGE-XML where there is one
@@ -9,6 +10,10 @@ write. Pages run on a local Dask cluster (one process per core by default) or on
 Dask cluster. Re-running skips finished pages and redoes changed ones (``OUT/manifest.jsonl``).
 Ctrl-C stops after the pages being written (nothing partial is left); a re-run completes the
 rest. The JSON summary (also in ``OUT/summary.json``) is printed at the end.
+
+``--in-place``: the input is one project folder (images + ``page/<stem>.xml``); each page's
+PAGE-XML is updated where it lies (lines a person corrected are kept), no text files are
+written, and the manifest and summary live in ``PROJECT/.htrjand/``.
 
 Exit status: 0 all pages done or skipped, 1 some pages failed (see the summary), 2 bad input,
 130 interrupted.
@@ -31,14 +36,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", type=Path, metavar="IN",
                         help="folders of page images, or image files")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
+    parser.add_argument("-o", "--output", type=Path, metavar="OUT",
                         help="output folder (page/, txt/, manifest.jsonl, summary.json)")
+    parser.add_argument("--in-place", action="store_true",
+                        help="update the PAGE-XML of one project folder where it lies "
+                             "(instead of -o OUT)")
     parser.add_argument("--segment", action="store_true",
                         help="segment pages that have no lines yet")
     parser.add_argument("--recognize", action="store_true",
                         help="recognise the text of the lines (person-written lines are kept)")
     parser.add_argument("--postcorrect", action="store_true",
-                        help="post-correct doubtful lines (not available yet)")
+                        help="apply the post-correction suggestions that pass the model's "
+                             "thresholds (the recognizer's text is kept in the PAGE-XML)")
+    parser.add_argument("--postcorrect-model", metavar="DIR",
+                        help="post-correction model folder (default: the bundled one; "
+                             "implies --postcorrect)")
     parser.add_argument("--model", metavar="NAME_OR_DIR",
                         help="recognition model: folder or registered name (default: bundled)")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
@@ -53,9 +65,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.batch import BatchOptions, run_batch
+    from engine.batch.layout import Layout
+    from engine.errors import FormatError
 
-    options = BatchOptions(segment=args.segment, recognize=args.recognize,
-                           postcorrect=args.postcorrect, model=args.model, device=args.device,
+    if args.in_place == (args.output is not None):
+        raise FormatError("give an output folder (-o OUT) or --in-place, one of the two.")
+    if args.in_place and (len(args.inputs) != 1 or not args.inputs[0].is_dir()):
+        raise FormatError("--in-place takes one project folder (its images and page/ folder).")
+    out = args.inputs[0] if args.in_place else args.output
+    options = BatchOptions(in_place=args.in_place, segment=args.segment, recognize=args.recognize,
+                           postcorrect=args.postcorrect or args.postcorrect_model is not None,
+                           model=args.model, device=args.device,
+                           postcorrect_model=args.postcorrect_model,
                            workers=args.workers, scheduler=args.scheduler)
     cancel = CancelToken()
     bar = ProgressBar(sys.stderr)
@@ -69,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_interrupt)
     try:
-        summary = run_batch(args.inputs, args.output, options, progress=bar, cancel=cancel)
+        summary = run_batch(args.inputs, out, options, progress=bar, cancel=cancel)
     finally:
         signal.signal(signal.SIGINT, previous)
         bar.finish()
@@ -80,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if summary.failed:
         print(f"htrjand: {summary.failed} of {summary.total} pages failed; their reasons are in "
-              f"{args.output / 'summary.json'}.", file=sys.stderr)
+              f"{Layout(out, args.in_place).summary_path}.", file=sys.stderr)
         return 1
     return 0
 

@@ -7,8 +7,9 @@
 
 Outputs go to ``out/page/<stem>.xml`` and ``out/txt/<stem>.txt`` (atomic); ``out/manifest.jsonl``
 makes re-runs skip finished pages and redo changed ones; ``out/summary.json`` says what happened.
-The GUI's "whole project" run can call :func:`run_batch` from a worker thread with its progress
-callback and CancelToken; the local worker processes keep the page work out of the GUI process.
+``BatchOptions(in_place=True)`` updates a project's own ``page/<stem>.xml`` instead (manifest and
+summary in ``project/.htrjand/``, see :mod:`engine.batch.layout`): the window's whole-project run
+(:mod:`app.gui.project_run`) calls it from a job thread with its progress, Cancel and ``on_page``.
 """
 
 from engine.batch.plan import PageTask, Plan, plan_batch

@@ -7,7 +7,10 @@ exist, and redoes it otherwise. A torn last line (power cut while appending) is 
 file is rewritten atomically, one record per page, when a batch ends.
 
 Input hashes are SHA-256 of the image bytes and of the document the page starts from; a file
-whose size and modification time match its record is not read again.
+whose size and modification time match its record is not read again. In place (a project's own
+``page/`` folder is input and output, see :mod:`engine.batch.layout`), a page's record holds the
+fingerprint of the PAGE-XML the batch wrote, so an untouched page is skipped on the next run and
+a page a person changed since is redone.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.atomic import atomic_write_text
@@ -39,11 +43,17 @@ def _stat(path: Path) -> list[int]:
 
 
 class Manifest:
-    """Records of finished pages of one output folder, keyed by page stem."""
+    """Records of finished pages of one output folder, keyed by page stem.
 
-    def __init__(self, out_dir: str | os.PathLike[str]) -> None:
+    ``path``: the manifest file (default ``OUT/manifest.jsonl``); ``outputs``: the files a
+    finished page has (default ``OUT/page/<stem>.xml`` and ``OUT/txt/<stem>.txt``).
+    """
+
+    def __init__(self, out_dir: str | os.PathLike[str], path: Path | None = None,
+                 outputs: Callable[[PageTask], tuple[Path, ...]] | None = None) -> None:
         self.out_dir = Path(out_dir)
-        self.path = self.out_dir / MANIFEST_NAME
+        self.path = path or self.out_dir / MANIFEST_NAME
+        self.outputs = outputs or (lambda task: output_paths(self.out_dir, task.stem))
         self.records: dict[str, dict] = {}
         if self.path.is_file():
             with open(self.path, encoding="utf-8", errors="replace") as handle:
@@ -69,6 +79,19 @@ class Manifest:
         return fingerprint
 
     @staticmethod
+    def written(path: Path, data: bytes) -> dict:
+        """The fingerprint of a file just written with ``data``.
+
+        The file is read back after its stat is taken: if someone replaced it meanwhile (the
+        window saving the page), the stat is left out, so the next run hashes the file again and
+        redoes the page instead of trusting a stat that belongs to another content.
+        """
+        stat = _stat(path)
+        digest = hashlib.sha256(data).hexdigest()
+        return {"path": str(path), "stat": stat if file_hash(path) == digest else None,
+                "sha256": digest}
+
+    @staticmethod
     def _same_content(a: dict, b: dict) -> bool:
         roles = set(a) | set(b)
         return all((a.get(r) or {}).get("sha256") == (b.get(r) or {}).get("sha256") for r in roles)
@@ -80,7 +103,7 @@ class Manifest:
             return False
         if not self._same_content(record.get("inputs", {}), inputs):
             return False
-        return all(p.is_file() for p in output_paths(self.out_dir, task.stem))
+        return all(p.is_file() for p in self.outputs(task))
 
     def record(self, task: PageTask, inputs: dict, model: str | None, options: dict,
                timings: dict[str, float]) -> None:
@@ -89,6 +112,7 @@ class Manifest:
                   "timings": {k: round(v, 4) for k, v in timings.items()}}
         self.records[task.stem] = record
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 handle.flush()

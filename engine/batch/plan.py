@@ -35,12 +35,14 @@ class Plan:
     refused: list[tuple[Path, str]]
 
 
-def plan_batch(inputs: list[str | os.PathLike[str]], out: str | os.PathLike[str]) -> Plan:
+def plan_batch(inputs: list[str | os.PathLike[str]], out: str | os.PathLike[str],
+               in_place: bool = False) -> Plan:
     """Page tasks for every image of the input folders (not recursive) and image files.
 
     Raises FormatError when an input is missing or not an image, when no page image is found,
-    and when the output folder is an input folder or inside one (its ``page/`` folder would be
-    read back as input on the next run).
+    and, unless ``in_place``, when the output folder is an input folder or inside one (its
+    ``page/`` folder would be read back as input on the next run). In place, that is the point:
+    each page's ``page/<stem>.xml`` is its input and its output.
     """
     if not inputs:
         raise FormatError("no input given: name image files or folders of page images.")
@@ -51,7 +53,8 @@ def plan_batch(inputs: list[str | os.PathLike[str]], out: str | os.PathLike[str]
         if not path.exists():
             raise FormatError(f"{name}: no such file or folder.")
         if path.is_dir():
-            _check_output_outside(out_dir, path, name)
+            if not in_place:
+                _check_output_outside(out_dir, path, name)
             found = sorted((p for p in path.iterdir() if is_image_file(p)),
                            key=lambda p: p.name.lower())
             if not found:
@@ -62,7 +65,7 @@ def plan_batch(inputs: list[str | os.PathLike[str]], out: str | os.PathLike[str]
                                   f"end in {', '.join(IMAGE_SUFFIXES)}).")
             images.extend(found)
         elif path.suffix.lower() in IMAGE_SUFFIXES:
-            if out_dir == path.parent:
+            if out_dir == path.parent and not in_place:
                 raise FormatError(f"the output folder {out} is the folder of the input {name}; "
                                   "choose an output folder elsewhere.")
             images.append(path)

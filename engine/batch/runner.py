@@ -4,7 +4,8 @@ A local cluster of worker processes by default (one thread each, ONNX Runtime an
 set so that the processes share the cores instead of oversubscribing them), or an existing
 cluster by its scheduler address. The client keeps a bounded window of pages in flight (memory
 stays flat for any collection size, and cancelling is prompt), writes each finished page
-atomically, then records it in the manifest.
+atomically, then records it in the manifest. In place (``BatchOptions(in_place=True)``), the
+pages of a project are updated in their own ``page/`` folder (see :mod:`engine.batch.layout`).
 """
 
 from __future__ import annotations
@@ -13,20 +14,24 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from engine.atomic import atomic_write_bytes
+from engine.atomic import atomic_write_bytes, atomic_write_text
+from engine.batch.layout import Layout
 from engine.batch.manifest import Manifest
 from engine.batch.plan import PageTask, plan_batch
 from engine.batch.summary import Rate, Summary
 from engine.batch.worker import process_page
-from engine.errors import HtrError, StorageError
-from engine.pipeline import (PageResult, PipelineOptions, model_id, options_dict, resolve_model,
-                             write_result)
+from engine.errors import FormatError, HtrError, StorageError
+from engine.pipeline import PageResult, PipelineOptions, model_id, options_dict, resolve_model
 from engine.progress import CancelToken, ProgressCallback
 
 POLL_S = 0.2  # how often the client looks at the cancel token while pages are running
+CHANGED_MEANWHILE = ("its PAGE-XML was saved (from the window or another program) while the page "
+                     "was processed; it was left as saved, not overwritten: run again to "
+                     "process it.")
 
 
 @dataclass(frozen=True)
@@ -37,30 +42,50 @@ class BatchOptions:
     of an existing Dask scheduler (``tcp://host:8786``) instead; its workers must have this
     package installed and see the input files at the same paths. ``processes=False`` runs the
     local workers as threads of this process (tests, or a GUI that must not spawn processes).
+    ``postcorrect_model``: the post-correction model folder for ``postcorrect`` (default: the
+    bundled one); its identity joins the recognizer's in the manifest, so changing it redoes
+    the pages.
+    ``threads``: ONNX Runtime / OpenCV threads per page (default: the local cores shared out
+    between the workers; 1 on a remote cluster, whose workers run one page per thread).
+    ``in_place``: ``out`` is a project folder and each page's ``page/<stem>.xml`` beside its
+    image is its input and its output (lines a person corrected are kept); the manifest and
+    summary go to ``out/.htrjand/``. ``txt``: also write plain text (default: yes, except in
+    place, where ``<image folder>/txt/`` is written only when asked).
     """
 
     segment: bool = False
     recognize: bool = False
     postcorrect: bool = False
     model: str | os.PathLike[str] | None = None
+    postcorrect_model: str | os.PathLike[str] | None = None
     device: str = "cpu"
     workers: int | None = None
     scheduler: str | None = None
     processes: bool = True
     connect_timeout_s: float = 5.0
     queue_per_worker: int = 2
+    threads: int | None = None
+    in_place: bool = False
+    txt: bool | None = None
 
 
 def run_batch(inputs: list[str | os.PathLike[str]], out: str | os.PathLike[str],
               options: BatchOptions = BatchOptions(),
               progress: ProgressCallback | None = None,
-              cancel: CancelToken | None = None) -> Summary:
+              cancel: CancelToken | None = None,
+              on_page: Callable[[PageResult], None] | None = None) -> Summary:
     """Process every page of ``inputs`` into ``out/page/`` and ``out/txt/``; return the summary.
+
+    In place (``options.in_place``), ``out`` is the project folder and each page is updated in
+    its own ``page/<stem>.xml``; a page whose document was saved by someone else while it was
+    processed is not written over (it fails with that reason; a re-run processes it).
+    ``on_page(result)`` is called in this thread after each processed page, with
+    ``result.xml_path`` None when the page was not written (the window merges such pages).
 
     Pages finished by an earlier run with the same input, model and options are skipped. A page
     that fails is listed in the summary with its reason; the others go on. Setting ``cancel``
     stops promptly: written pages are complete, nothing partial is left, and the summary
-    (``cancelled=True``) is still written to ``out/summary.json``. Raises HtrError for bad input
+    (``cancelled=True``) is still written (``out/summary.json``). Raises HtrError for bad input
     (nothing to do, unusable model, output not writable, scheduler unreachable).
     """
     started = time.monotonic()
@@ -68,23 +93,33 @@ def run_batch(inputs: list[str | os.PathLike[str]], out: str | os.PathLike[str],
     _check_options(options)
     popts = PipelineOptions(segment=options.segment, recognize=options.recognize,
                             postcorrect=options.postcorrect, device=options.device)
-    popts.check()
     model = None
+    if options.postcorrect:  # the post-corrector's identity is part of the pages' model key
+        from engine.postcorrect import postcorrector_id, resolve_postcorrect_dir
+
+        postcorrect_dir = resolve_postcorrect_dir(options.postcorrect_model)
+        popts = replace(popts, postcorrect_dir=postcorrect_dir)
+        model = postcorrector_id(postcorrect_dir)
+    popts.check()
     if options.recognize:
         model_dir = resolve_model(options.model)
-        model = model_id(model_dir)
+        model = model_id(model_dir) + (f"+{model}" if model else "")
         popts = replace(popts, model_dir=model_dir)
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    plan = plan_batch(list(inputs), out_dir)
+    plan = plan_batch(list(inputs), out_dir, in_place=options.in_place)
+    layout = Layout(out_dir, options.in_place,
+                    options.txt if options.txt is not None else not options.in_place)
+    if options.in_place and not out_dir.is_dir():
+        raise FormatError(f"{out}: no such project folder.")
     created = not out_dir.exists()
-    _check_writable(out_dir)
+    _check_writable(layout.state_dir)
 
     summary = Summary(total=len(plan.tasks) + len(plan.refused), model=model,
                       options=options_dict(popts))
     for image, reason in plan.refused:
         summary.add_failure(image, reason)
-    manifest = Manifest(out_dir)
+    manifest = Manifest(out_dir, layout.manifest_path, layout.outputs)
     report = progress or (lambda done, total, message="": None)
     report(len(plan.refused), summary.total, "starting the workers")
 
@@ -99,23 +134,25 @@ def run_batch(inputs: list[str | os.PathLike[str]], out: str | os.PathLike[str],
         summary.scheduler = options.scheduler or "local"
         # Local: the cores shared out between the worker processes. A remote cluster's worker
         # runs one page per thread, so one ONNX Runtime thread per page fills its cores.
-        threads = max(1, (os.cpu_count() or 1) // summary.workers) if not options.scheduler else 1
+        threads = options.threads or (
+            max(1, (os.cpu_count() or 1) // summary.workers) if not options.scheduler else 1)
         popts = replace(popts, threads=threads)
         summary.options = options_dict(popts)
-        _run(client, plan.tasks, popts, out_dir, manifest, summary, model,
-             max(2, options.queue_per_worker * summary.workers), report, cancel)
+        _run(client, plan.tasks, popts, layout, manifest, summary, model,
+             max(2, options.queue_per_worker * summary.workers), report, cancel, on_page)
     finally:
         _close(client, cluster)
         if manifest.records:
             manifest.compact()
     summary.seconds = time.monotonic() - started
-    summary.write(out_dir)
+    atomic_write_text(layout.summary_path, summary.to_json() + "\n")
     return summary
 
 
-def _run(client, tasks: list[PageTask], popts: PipelineOptions, out_dir: Path,
+def _run(client, tasks: list[PageTask], popts: PipelineOptions, layout: Layout,
          manifest: Manifest, summary: Summary, model: str | None, window: int,
-         report: ProgressCallback, cancel: CancelToken | None) -> None:
+         report: ProgressCallback, cancel: CancelToken | None,
+         on_page: Callable[[PageResult], None] | None = None) -> None:
     from distributed import wait
 
     options_key = popts.key()
@@ -159,7 +196,8 @@ def _run(client, tasks: list[PageTask], popts: PipelineOptions, out_dir: Path,
                 if cancel is not None and cancel.cancelled:
                     break
                 task, inputs = in_flight.pop(future)
-                _collect(future, task, inputs, out_dir, manifest, summary, model, options_key)
+                _collect(future, task, inputs, layout, manifest, summary, model, options_key,
+                         on_page)
                 finished += 1
                 rate.processed += 1
                 tick(task.image.name)
@@ -169,8 +207,9 @@ def _run(client, tasks: list[PageTask], popts: PipelineOptions, out_dir: Path,
         summary.cancelled = bool(cancel is not None and cancel.cancelled)
 
 
-def _collect(future, task: PageTask, inputs: dict, out_dir: Path, manifest: Manifest,
-             summary: Summary, model: str | None, options_key: dict) -> None:
+def _collect(future, task: PageTask, inputs: dict, layout: Layout, manifest: Manifest,
+             summary: Summary, model: str | None, options_key: dict,
+             on_page: Callable[[PageResult], None] | None = None) -> None:
     """Write a finished page and record it, or record why it failed."""
     if future.status != "finished":
         exc = future.exception() if future.status == "error" else None
@@ -188,10 +227,18 @@ def _collect(future, task: PageTask, inputs: dict, out_dir: Path, manifest: Mani
         return
     result = PageResult(task.image, task.stem, outcome["xml"], outcome["txt"],
                         outcome["lines"], dict(outcome["timings"]))
-    write_result(result, out_dir)  # StorageError here stops the batch: nothing more can be saved
-    manifest.record(task, inputs, model, options_key, result.timings)
-    summary.done += 1
-    summary.add_timings(result.timings)
+    source_stat = (inputs.get("source") or {}).get("stat")
+    if not layout.unchanged_since(task, source_stat):
+        summary.add_failure(task.image, CHANGED_MEANWHILE)
+    else:
+        layout.write(task, result)  # StorageError stops the batch: nothing more can be saved
+        if layout.in_place:  # the page's document is now the one just written
+            inputs = {**inputs, "source": manifest.written(result.xml_path, result.xml)}
+        manifest.record(task, inputs, model, options_key, result.timings)
+        summary.done += 1
+        summary.add_timings(result.timings)
+    if on_page is not None:
+        on_page(result)
 
 
 def _check_options(options: BatchOptions) -> None:

@@ -77,7 +77,7 @@ def test_ctrl_c_leaves_no_partial_files_and_a_rerun_completes(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--postcorrect"], "post-correction is not available yet"),
+    (["--postcorrect-model", "no-such-pc"], "post-correction model folder no-such-pc does not"),
     (["--recognize", "--model", "no-such-model"], "no-such-model"),
     (["--scheduler", "localhost"], "tcp://HOST:8786"),
     (["--workers", "0"], "1 or more"),
@@ -98,3 +98,24 @@ def test_cli_bad_inputs(tmp_path: Path, capsys) -> None:
     assert "inside the input folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: one or the other
         main(["batch", str(scans), "-o", "x", "--workers", "2", "--scheduler", "tcp://a:1"])
+
+
+def test_cli_in_place_updates_a_project_and_nothing_else(tmp_path: Path, capsys) -> None:
+    project = make_scans(tmp_path / "project", 2)
+    assert main(["batch", str(project), "--in-place", "--segment", "--workers", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["done"] == 2
+    assert sorted(p.name for p in project.iterdir()) == [".htrjand", "page", "page00.jpg",
+                                                         "page01.jpg"]
+    assert sorted(p.name for p in (project / "page").iterdir()) == ["page00.xml", "page01.xml"]
+    assert json.loads((project / ".htrjand" / "batch-summary.json").read_text()) == summary
+
+
+def test_cli_in_place_bad_usage(tmp_path: Path, capsys) -> None:
+    project = make_scans(tmp_path / "project", 1)
+    assert main(["batch", str(project), "--segment"]) == 2
+    assert "-o OUT" in capsys.readouterr().err
+    assert main(["batch", str(project), "--in-place", "-o", str(tmp_path / "out")]) == 2
+    assert "one of the two" in capsys.readouterr().err
+    assert main(["batch", str(project / "page00.jpg"), "--in-place"]) == 2
+    assert "one project folder" in capsys.readouterr().err

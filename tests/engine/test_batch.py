@@ -204,8 +204,10 @@ def test_unreachable_scheduler_fails_within_seconds(scans: Path, tmp_path: Path)
 
 
 def test_postcorrect_and_unknown_model_fail_before_any_page(scans: Path, tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="post-correction is not available"):
-        run_batch([scans], tmp_path / "out", BatchOptions(postcorrect=True, **IN_PROCESS))
+    with pytest.raises(ModelError, match="post-correction model folder .* does not exist"):
+        run_batch([scans], tmp_path / "out",
+                  BatchOptions(postcorrect=True, postcorrect_model=tmp_path / "none",
+                               **IN_PROCESS))
     with pytest.raises(ModelError, match="no-such-model"):
         run_batch([scans], tmp_path / "out",
                   BatchOptions(recognize=True, model="no-such-model", **IN_PROCESS))

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-import engine.batch.runner as runner
 from engine.batch import BatchOptions, run_batch
+from engine.batch.layout import Layout
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "resources" / "samples" / "poilus" / "TestamentsDePoilus_will_AN_0191-0.jpg"
@@ -86,13 +86,13 @@ def test_killed_worker_batch_completes_once_and_matches_one_worker(
     address, workers = cluster
     recognize = model_dir is not None
     writes: Counter[str] = Counter()
-    real_write = runner.write_result
+    real_write = Layout.write
 
-    def counting_write(result, out_dir):
+    def counting_write(layout, task, result):
         writes[result.stem] += 1
-        return real_write(result, out_dir)
+        return real_write(layout, task, result)
 
-    monkeypatch.setattr(runner, "write_result", counting_write)
+    monkeypatch.setattr(Layout, "write", counting_write)
     killed: list[int] = []
 
     def kill_one_worker_midway(done: int, total: int, message: str = "") -> None:
