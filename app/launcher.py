@@ -2,6 +2,10 @@
 
 ``htrjand-studio`` (``.exe`` on Windows) opens the window, ``htrjand`` is the command line; the
 name the program was started under chooses. See ``build.spec``.
+
+A built folder has no Python to run ``python -m training.finetune``, so the window's fine-tuning
+child is the built program itself: ``htrjand --finetune-child --json ...`` runs the trainer
+(``training.finetune.main``), the only process of the build that imports torch.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from pathlib import Path
 
 GUI_NAME = "htrjand-studio"
 CLI_NAME = "htrjand"
+TRAINER_FLAG = "--finetune-child"  # hidden: see app.gui.finetune_runner.child_command
 
 
 def program_name() -> str:
@@ -22,6 +27,10 @@ def program_name() -> str:
 
 def main() -> int:
     multiprocessing.freeze_support()  # worker processes of a built program re-enter here
+    if sys.argv[1:2] == [TRAINER_FLAG]:
+        from training.finetune import main as trainer_main
+
+        return trainer_main(sys.argv[2:])
     if program_name().startswith(GUI_NAME):
         from app.gui.main import main as gui_main
 

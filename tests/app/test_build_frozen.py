@@ -7,11 +7,17 @@ It builds ``build.spec`` into a temporary folder, then runs the built programs: 
 command), ``htrjand batch`` with a worker process, the window offscreen opening the sample
 project and closing cleanly, a clear message
 when the build holds no model, a second window start handing its files to the first, and nothing
-written into the build folder. ``HTRJAND_BUILT=DIR`` tests an existing build instead.
+written into the build folder. Fine-tuning from the build: ``htrjand finetune`` on a project of
+corrected lines (two cremma-abrege pages with their ground truth from ``../shared/data``, or a
+drawn page without it) writes a new model version (model.onnx, card.json) into a private user
+store, which the built ``htrjand recognize`` then reads with; and the window's own route (its
+job running ``htrjand --finetune-child --json``) does the same. ``HTRJAND_BUILT=DIR`` tests an
+existing build instead.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -29,6 +35,9 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "resources" / "samples" / "poilus"
 SAMPLE_XML = SAMPLE / "ground-truth" / "TestamentsDePoilus_will_AN_0191-0.xml"
 EXE = ".exe" if sys.platform == "win32" else ""
+# Two pages of ../shared/data/cremma-abrege (23 lines each, ground truth beside each image).
+CREMMA_PAGES = ("SIL-39088003186632_abreygeydesdesc00acad_0008",
+                "SIL-39088003186632_abreygeydesdesc00acad_0038")
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +101,16 @@ def test_cli_version_and_info(built, env):
 
 
 def test_training_without_torch_is_a_message(built, env, tmp_path):
-    if (built / "_internal" / "torch").exists():
-        pytest.skip("this build carries torch (HTRJAND_WITH_TORCH=1)")
+    if _carries_torch(built):
+        pytest.skip("this build carries torch (the default; HTRJAND_WITHOUT_TORCH=1 leaves it out)")
     done = run([built / f"htrjand{EXE}", "train", "--model", "student", "--run-dir",
                 tmp_path / "run"], env)
     assert done.returncode == 2, done.stderr
     assert "training needs PyTorch" in done.stderr and "Traceback" not in done.stderr
+
+
+def _carries_torch(built: Path) -> bool:
+    return (built / "_internal" / "torch").is_dir()
 
 
 def _texts(path: Path) -> list[str]:
@@ -191,3 +204,82 @@ def test_second_window_start_hands_over(built, env, tmp_path):
     finally:
         first.terminate()
         first.communicate(timeout=30)
+
+
+# -- fine-tuning from the build ----------------------------------------------------------------
+@pytest.fixture
+def corrected_project(tmp_path) -> Path:
+    """A project of lines a person corrected: two cremma-abrege pages with their ground truth
+    when ``../shared/data`` (``$HTRJAND_SHARED_DATA``) is there, else one drawn page of 24."""
+    project = tmp_path / "corrected"
+    shared = Path(os.environ.get("HTRJAND_SHARED_DATA", REPO.parent / "shared" / "data"))
+    pages = [shared / "cremma-abrege" / f"{stem}{ext}" for stem in CREMMA_PAGES
+             for ext in (".jpg", ".xml")]
+    if all(p.is_file() for p in pages):
+        project.mkdir()
+        for p in pages:
+            shutil.copy(p, project)
+        return project
+    from finetune_fixtures import line_texts, make_project
+
+    return make_project(project, line_texts(24), extra_model_lines=0)
+
+
+def _new_version(store: Path) -> Path:
+    (version,) = [p for p in store.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert (version / "model.onnx").is_file() and (version / "card.json").is_file()
+    return version
+
+
+def test_finetune_from_the_build(built, env, tmp_path, corrected_project):
+    store = tmp_path / "models"
+    env = {**env, "HTRJAND_USER_MODELS": str(store)}
+    done = run([built / f"htrjand{EXE}", "finetune", corrected_project, "--minutes", "0.2",
+                "--name", "frozen hand", "--threads", "1"], env, timeout=900)
+    if not _carries_torch(built):  # a slim build (HTRJAND_WITHOUT_TORCH=1) says why not
+        assert done.returncode == 2 and "fine-tuning needs PyTorch" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+        return
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "new model version" in done.stdout
+    version = _new_version(store)
+    card = json.loads((version / "card.json").read_text(encoding="utf-8"))
+    assert card["finetune"]["lines_used"] >= 20
+    out = tmp_path / "read.xml"
+    done = run([built / f"htrjand{EXE}", "recognize", SAMPLE_XML, "--overwrite", "--device",
+                "cpu", "--model", version, "-o", out], env)
+    assert done.returncode == 0, done.stderr
+    assert len(_texts(out)) == 16
+
+
+def test_window_finetune_route_from_the_build(built, env, tmp_path, corrected_project,
+                                              monkeypatch):
+    """What the window's Fine-tune dialog runs, with the built program as the trainer; the new
+    version goes to the person's data folder (platformdirs), nothing into the build folder."""
+    from types import SimpleNamespace
+
+    from app.gui import finetune_runner
+    from engine.progress import CancelToken
+
+    if not _carries_torch(built):
+        pytest.skip("a slim build (HTRJAND_WITHOUT_TORCH=1): the window offers no training")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("HTRJAND_USER_MODELS", raising=False)
+    from engine.models import user_models_dir
+
+    store = user_models_dir()  # platformdirs, in this test's own home folder
+    assert Path(env["HOME"]) in store.parents or sys.platform == "win32"
+    before = snapshot(built)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(built / f"htrjand-studio{EXE}"))
+    command = finetune_runner.child_command([str(corrected_project)], "window hand", 0.1,
+                                            threads=1)
+    assert command[:2] == [str(built / f"htrjand{EXE}"), "--finetune-child"]
+    seen = []
+    job = SimpleNamespace(cancel=CancelToken(), progress=lambda *a: seen.append(a))
+    result = finetune_runner.finetune_job(command)(job)
+    assert result["lines_used"] >= 20 and seen
+    assert Path(result["model_dir"]) == _new_version(store)
+    assert snapshot(built) == before
+

@@ -1,11 +1,14 @@
 """Fast checks of build.spec (no PyInstaller run): it parses, builds two programs named
-htrjand-studio and htrjand into one folder from app/launcher.py, carries resources/ and every
-command module, leaves torch out by default; and the frozen paths of engine.resources."""
+htrjand-studio and htrjand into one folder from app/launcher.py, carries resources/, every
+command module and the fine-tuning trainer (torch left out only with HTRJAND_WITHOUT_TORCH=1),
+drops the parts of torch nothing loads; the frozen paths of engine.resources, and the built
+program running the trainer for the window (``htrjand --finetune-child``)."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -21,15 +24,21 @@ class Recorder:
 
     def __init__(self, *args, **kwargs):
         self.args, self.kwargs = args, kwargs
-        self.scripts, self.pure, self.binaries, self.datas = ["script"], ["pure"], [], []
+        self.scripts = ["script"]
+        self.pure = list(getattr(Recorder, "pure_in", None) or [("pure", "pure.py", "PYMODULE")])
+        self.binaries = list(getattr(Recorder, "binaries_in", []))
+        self.datas = list(getattr(Recorder, "datas_in", []))
         Recorder.made.append(self)
 
 
-def run_spec(monkeypatch, with_torch: bool = False) -> dict:
+def run_spec(monkeypatch, with_torch: bool = True, datas=(), binaries=(), pure=None) -> dict:
     if with_torch:
-        monkeypatch.setenv("HTRJAND_WITH_TORCH", "1")
+        monkeypatch.delenv("HTRJAND_WITHOUT_TORCH", raising=False)
     else:
-        monkeypatch.delenv("HTRJAND_WITH_TORCH", raising=False)
+        monkeypatch.setenv("HTRJAND_WITHOUT_TORCH", "1")
+    monkeypatch.setattr(Recorder, "datas_in", list(datas), raising=False)
+    monkeypatch.setattr(Recorder, "binaries_in", list(binaries), raising=False)
+    monkeypatch.setattr(Recorder, "pure_in", pure, raising=False)
     kinds = {}
     for kind in ("Analysis", "PYZ", "EXE", "COLLECT"):
         kinds[kind] = type(kind, (Recorder,), {})
@@ -71,14 +80,71 @@ def test_spec_carries_resources_and_every_command(monkeypatch):
     assert str(REPO) in analysis.kwargs["pathex"]
 
 
-def test_torch_is_left_out_unless_asked(monkeypatch):
-    (plain,) = run_spec(monkeypatch)["Analysis"]
-    assert "torch" in plain.kwargs["excludes"]
-    assert "onnxruntime" not in plain.kwargs["excludes"]
-    assert not any(e.startswith(("PySide6.QtGui", "PySide6.QtWidgets", "PySide6.QtNetwork"))
-                   for e in plain.kwargs["excludes"])
-    (full,) = run_spec(monkeypatch, with_torch=True)["Analysis"]
-    assert "torch" not in full.kwargs["excludes"]
+def test_the_trainer_is_in_unless_left_out(monkeypatch):
+    (full,) = run_spec(monkeypatch)["Analysis"]
+    for needed in ("torch", "onnx", "sympy", "training", "onnxruntime", "PySide6.QtGui",
+                   "PySide6.QtWidgets", "PySide6.QtNetwork"):
+        assert not any(e == needed or needed.startswith(e + ".")
+                       for e in full.kwargs["excludes"]), needed
+    assert "training.finetune" in full.kwargs["hiddenimports"]
+    assert "transformers" in full.kwargs["excludes"]  # the T5 trainer is not part of the app
+    (slim,) = run_spec(monkeypatch, with_torch=False)["Analysis"]
+    assert "torch" in slim.kwargs["excludes"] and "onnx" in slim.kwargs["excludes"]
+    assert "training.finetune" not in slim.kwargs["hiddenimports"]
+    assert "onnxruntime" not in slim.kwargs["excludes"]
+
+
+def test_the_window_program_carries_no_torch(monkeypatch):
+    """Both programs share one folder; only the command line (the trainer) carries torch."""
+    pure = [(m, f"/src/{m}.py", "PYMODULE") for m in
+            ("torch", "torch.nn", "sympy", "onnx", "app.gui.main", "training.finetune",
+             "training.corrections", "onnxruntime", "numpy")]
+    made = run_spec(monkeypatch, pure=pure)
+    archive = {exe.kwargs["name"]: exe.args[0] for exe in made["EXE"]}
+    names = {name: {m[0] for m in pyz.args[0]} for name, pyz in archive.items()}
+    assert names["htrjand"] == {m[0] for m in pure}
+    assert names["htrjand-studio"] == {"app.gui.main", "training.finetune",
+                                       "training.corrections", "onnxruntime", "numpy"}
+    slim = run_spec(monkeypatch, with_torch=False, pure=pure)
+    assert len({id(exe.args[0]) for exe in slim["EXE"]}) == 1  # one archive, nothing to split
+
+
+def test_unused_parts_of_torch_are_dropped(monkeypatch):
+    sep = "\\" if sys.platform == "win32" else "/"
+    kept = ["torch/lib/libtorch_cpu.so", "torch/lib/torch_cpu.dll", "torch/bin/torch_shm_manager",
+            "torch/_inductor/config.py", "torch/utils/_config_module.py", "onnx/defs/x.proto",
+            "PySide6/Qt/lib/libQt6Core.so.6", "cv2/cv2.abi3.so", "resources/models/m/card.json"]
+    dropped = ["torch/test/test_api", "torch/include/ATen/ATen.h", "torch/bin/test_jit",
+               "torch/bin/protoc", "torch/lib/libtorchbind_test.so", "torch/lib/libc10.a",
+               "torch/lib/torch_cpu.lib", "torch/share/cmake/Torch/TorchConfig.cmake",
+               "torch/lib/libjitbackend_test.so", "torch/_C/__init__.pyi"]
+    entries = [(name.replace("/", sep), "/src/" + name, "DATA") for name in kept + dropped]
+    (analysis,) = run_spec(monkeypatch, datas=entries, binaries=entries)["Analysis"]
+    for left in (analysis.datas, analysis.binaries):
+        assert sorted(e[0].replace(sep, "/") for e in left) == sorted(kept)
+
+
+def test_the_built_program_runs_the_trainer(monkeypatch, tmp_path):
+    from app import launcher
+    from app.gui import finetune_runner
+
+    cli = tmp_path / "htrjand"
+    cli.write_text("")
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "htrjand-studio"))
+    command = finetune_runner.child_command(["/p"], "mine", 0.5, None, 1)
+    assert command[:3] == [str(cli), launcher.TRAINER_FLAG, "--json"]
+    if importlib.util.find_spec("torch") is not None:
+        assert finetune_runner.training_unavailable() is None  # found, not imported
+    seen = []
+    trainer = types.ModuleType("training.finetune")  # the real one would import torch here
+    trainer.main = lambda argv: seen.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "training.finetune", trainer)
+    monkeypatch.setattr(sys, "argv", [str(cli), *command[1:]])
+    assert launcher.main() == 0
+    assert seen == [command[2:]]
+    monkeypatch.setattr(finetune_runner, "_trainer_bundled", lambda: False)
+    assert "slim build" in finetune_runner.training_unavailable()
 
 
 def test_launcher_picks_the_program_by_its_name(monkeypatch):
