@@ -19,10 +19,13 @@ Point = tuple[int, int]
 
 
 class Origin(str, Enum):
-    """Who wrote a line's text: nobody yet, a recognition model, or a person (ground truth)."""
+    """Who wrote a line's text: nobody yet, a recognition model, a post-correction suggestion
+    applied unattended (``recognize --postcorrect``; the recognizer's text stays in
+    ``Line.model_text``), or a person (ground truth, or a suggestion a person accepted)."""
 
     NONE = "none"
     MODEL = "model"
+    SUGGESTION = "suggestion"
     PERSON = "person"
 
 
@@ -55,7 +58,8 @@ class Line:
     origin: Origin = Origin.NONE
     line_type: str | None = None
     suggestion: str | None = None
-    model_text: str | None = None  # raw recognizer output kept when a person corrected it
+    model_text: str | None = None  # raw recognizer output kept when a person or a suggestion
+    # replaced it
     custom: str | None = None  # e.g. Transkribus "readingOrder {index:0;}" kept for round trips
 
     def bbox(self) -> tuple[int, int, int, int]:

@@ -15,6 +15,7 @@ from engine.errors import ModelError
 DEFAULT_MODEL = "htrjand-student"
 APP_NAME = "htrjand-studio"
 USER_MODELS_ENV = "HTRJAND_USER_MODELS"
+POSTCORRECT_KIND = "postcorrect"  # card "kind" of post-correction models (engine.postcorrect)
 
 
 def bundled_models_dir() -> Path:
@@ -47,6 +48,8 @@ def load_card(model_dir: str | Path) -> dict:
         raise ModelError(f"{path} is unreadable or not JSON: {exc}") from exc
     if not isinstance(card, dict):
         raise ModelError(f"{path}: a model card is a JSON object")
+    if card.get("kind") == POSTCORRECT_KIND:
+        raise ModelError(f"{folder} is a post-correction model, not a recognition model")
     charset = card.get("charset")
     if not isinstance(charset, list) or not charset or not all(
             isinstance(c, str) and len(c) == 1 for c in charset):
@@ -59,6 +62,16 @@ def load_card(model_dir: str | Path) -> dict:
                          f"charset ({len(charset)} characters + blank)")
     card.setdefault("name", folder.name)
     return card
+
+
+def is_postcorrect_folder(folder: Path) -> bool:
+    """True when ``folder``'s card says it holds a post-correction model (listed apart from the
+    recognition models); False for anything else, readable or not."""
+    try:
+        card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(card, dict) and card.get("kind") == POSTCORRECT_KIND
 
 
 @dataclass
@@ -80,7 +93,8 @@ def list_models() -> list[ModelInfo]:
             continue
         # Hidden folders are versions still being written by the model store: not models yet.
         for folder in sorted(p for p in base.iterdir()
-                             if not p.name.startswith(".") and (p / "card.json").exists()):
+                             if not p.name.startswith(".") and (p / "card.json").exists()
+                             and not is_postcorrect_folder(p)):
             try:
                 card = load_card(folder)
                 found.append(ModelInfo(card["name"], folder, source, card))

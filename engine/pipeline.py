@@ -14,7 +14,9 @@ else PAGE-XML or ALTO ground truth ``<stem>.xml`` beside it, as a project opens 
 - ``segment`` (``segment=True``): pages that have no lines yet are segmented; pages with lines
   keep their layout, so nobody's corrected geometry is thrown away;
 - ``recognize`` (``recognize=True``): text of every line except those a person wrote;
-- ``postcorrect``: not available yet (asking for it is a ModelError);
+- ``postcorrect`` (``postcorrect=True``): the post-correction suggestions that pass the model's
+  thresholds replace the text of machine-read lines (origin SUGGESTION; the recognizer's text is
+  kept as ``model_text``); person-written lines are never touched;
 - ``write``: ``<out>/page/<stem>.xml`` and ``<out>/txt/<stem>.txt``, each atomically.
 
 A pipeline loads its models once, on first use, and is then called on many pages. Nothing here
@@ -50,6 +52,7 @@ class PipelineOptions:
     ``model_dir`` is the recognition model folder (None: the bundled default). ``threads`` is
     the number of ONNX Runtime intra-op threads per loaded model (0: ONNX Runtime's default,
     one per core; batch workers set it so that processes do not fight over cores).
+    ``postcorrect_dir`` is the post-correction model folder (None: the bundled one).
     """
 
     segment: bool = False
@@ -58,14 +61,17 @@ class PipelineOptions:
     model_dir: Path | None = None
     device: str = "cpu"
     threads: int = 0
+    postcorrect_dir: Path | None = None
 
     def check(self) -> None:
-        """Fail early, before any page, for options that cannot work."""
-        if self.postcorrect:
-            raise ModelError("post-correction is not available yet: no post-correction model "
-                             "exists in this version; run without --postcorrect.")
+        """Fail early, before any page, for options that cannot work (a ModelError names a
+        missing or unusable post-correction model)."""
         if self.threads < 0:
             raise ValueError(f"threads must be 0 or more, not {self.threads}")
+        if self.postcorrect:
+            from engine.postcorrect import resolve_postcorrect_dir
+
+            resolve_postcorrect_dir(self.postcorrect_dir)
 
     def key(self) -> dict:
         """The options that decide a page's output (recorded in batch manifests)."""
@@ -149,6 +155,7 @@ class PagePipeline:
         options.check()
         self.options = options
         self._recognizer = None
+        self._postcorrector = None
 
     @property
     def recognizer(self):
@@ -156,6 +163,17 @@ class PagePipeline:
         if self._recognizer is None:
             self._recognizer = _load_recognizer(self.options)
         return self._recognizer
+
+    @property
+    def postcorrector(self):
+        """The loaded post-corrector (loaded on first use); ModelError if it is unusable."""
+        if self._postcorrector is None:
+            from engine.postcorrect import PostCorrector, resolve_postcorrect_dir
+
+            self._postcorrector = PostCorrector(
+                resolve_postcorrect_dir(self.options.postcorrect_dir),
+                device=self.options.device, threads=self.options.threads)
+        return self._postcorrector
 
     def process(self, image: str | os.PathLike[str], *, progress: ProgressCallback | None = None,
                 cancel: CancelToken | None = None) -> PageResult:
@@ -169,7 +187,7 @@ class PagePipeline:
         opts = self.options
         entry = page_entry(image)
         timings: dict[str, float] = {}
-        steps = 1 + opts.segment + opts.recognize
+        steps = 1 + opts.segment + opts.recognize + opts.postcorrect
         report = progress or (lambda done, total, message="": None)
 
         start = time.perf_counter()
@@ -195,7 +213,20 @@ class PagePipeline:
             if any(True for _ in page.lines()):
                 self.recognizer.recognize_page(page, pixels, overwrite=False, cancel=cancel)
             timings["recognize"] = time.perf_counter() - start
-            report(steps, steps, f"{entry.image.name}: recognised")
+            report(1 + opts.segment + opts.recognize, steps, f"{entry.image.name}: recognised")
+
+        if opts.postcorrect:
+            _check(cancel)
+            from engine.postcorrect import apply_suggestions
+
+            start = time.perf_counter()
+            applied = apply_suggestions(page, self.postcorrector)
+            corrector = self.postcorrector
+            page.metadata["postcorrect_model"] = \
+                f"{corrector.name}@{corrector.card.get('version', '?')}"
+            page.metadata["postcorrect_applied"] = str(applied)
+            timings["postcorrect"] = time.perf_counter() - start
+            report(steps, steps, f"{entry.image.name}: {applied} suggestions applied")
 
         _check(cancel)
         page.image_filename = entry.image.name
@@ -258,4 +289,5 @@ def options_dict(options: PipelineOptions) -> dict:
     """The options as JSON-ready values (for summaries)."""
     values = asdict(options)
     values["model_dir"] = str(options.model_dir) if options.model_dir else None
+    values["postcorrect_dir"] = str(options.postcorrect_dir) if options.postcorrect_dir else None
     return values

@@ -69,6 +69,9 @@ def build(window) -> dict[str, QAction]:
     acts["accept_suggestion"] = _action(window, edit, "Accept &Suggestion",
                                         window.accept_suggestion, "Ctrl+Return",
                                         "Use the post-correction suggestion as the line's text")
+    acts["dismiss_suggestion"] = _action(window, edit, "Dis&miss Suggestion (Esc)",
+                                         window.dismiss_suggestion,
+                                         tip="Drop the suggestion; it is not offered again")
     edit.addSeparator()
     acts["draw_line"] = _action(window, edit, "&Draw New Line", window.draw_line, "Ctrl+L",
                                 "Click the points of a baseline in the page")

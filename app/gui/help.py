@@ -9,7 +9,9 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHeaderView, QMenu, QT
 
 # Keys of the line editor's text field that are not menu actions (see line_editor.py).
 EDITOR_KEYS = [("Line editor", "Next line", "Enter, Down"),
-               ("Line editor", "Previous line", "Up")]
+               ("Line editor", "Previous line", "Up"),
+               ("Line editor", "Accept the suggestion shown below the line", "Tab"),
+               ("Line editor", "Dismiss the suggestion", "Esc")]
 
 
 def _clean(text: str) -> str:

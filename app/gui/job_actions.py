@@ -1,4 +1,8 @@
-"""Starting the background jobs from the window and reporting how they ended."""
+"""Starting the background jobs from the window and reporting how they ended.
+
+Whole-project runs go through the batch engine, in place (:mod:`app.gui.project_run`); a single
+page runs as a thread of the window on the page in memory.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox
 
-from app.gui import jobs
+from app.gui import jobs, project_run
 from app.gui.job_results import merge_recognition, merge_segmentation
 from app.gui.project_model import ERROR, INFO, WARNING
 from app.gui.workers import Job
@@ -62,6 +66,7 @@ def segment(window, scope: str) -> bool:
         if not stems:
             window.messages.show_message(INFO, "Every page already has lines.")
             return False
+        return project_run.start(window, stems, recognize=False)
     tasks = jobs.tasks_for(model, stems)
     title = _title("Segmenting", tasks)
     return start(window, Job(jobs.segment(model.project, tasks), title),
@@ -70,6 +75,9 @@ def segment(window, scope: str) -> bool:
 
 def recognize(window, scope: str) -> bool:
     model = window.model
+    if scope == "project":
+        stems = _stems(window, scope)
+        return project_run.start(window, stems, recognize=True) if stems else False
     tasks = jobs.tasks_for(model, _stems(window, scope))
     if not tasks:
         return False

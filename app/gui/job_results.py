@@ -2,7 +2,8 @@
 
 A person's corrections always win: recognition never replaces the text of a line whose origin is
 PERSON, and segmentation only fills pages that have no lines yet (or whose lines the person
-agreed to replace). Each merge is one undoable step of that page.
+agreed to replace). Each merge is one undoable step of that page. A recognition merge then
+emits ``pageRecognized`` so post-correction suggestions are computed for the new lines.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def merge_recognition(model, stem: str, result: Page) -> int:
         return 0
     if not _has_lines(page):
         merge_segmentation(model, stem, result)
+        _recognized(model, stem)
         return sum(1 for _ in result.lines())
     regions = copy.deepcopy(page.regions)
     found = {ln.id: ln for ln in result.lines()}
@@ -51,4 +53,12 @@ def merge_recognition(model, stem: str, result: Page) -> int:
     if updated:
         model.undo_stack(stem).push(ReplaceRegions(model, stem, page.regions, regions,
                                                    "Recognise page"))
+        _recognized(model, stem)
     return updated
+
+
+def _recognized(model, stem: str) -> None:
+    """Tell the window that fresh model lines arrived (post-correction suggestions follow)."""
+    signal = getattr(model, "pageRecognized", None)
+    if signal is not None:
+        signal.emit(stem)

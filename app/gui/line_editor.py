@@ -2,16 +2,18 @@
 
 Enter or Down goes to the next line, Up to the previous one; Ctrl+Z / Ctrl+Shift+Z are sent to
 the window's undo stack (the field keeps no undo history of its own). Characters the model was
-unsure of are shaded while the text is still the model's.
+unsure of are shaded while the text is still the model's. A pending post-correction suggestion is
+shown below the field with its changes marked; Tab accepts it, Esc dismisses it.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtCore import QEvent, QMimeData, Qt, Signal
 from PySide6.QtGui import (QColor, QFont, QImage, QKeyEvent, QKeySequence, QPixmap,
                            QTextCharFormat, QTextCursor)
-from PySide6.QtWidgets import QLabel, QSizePolicy, QTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QTextEdit, QVBoxLayout, QWidget
 
+from app.gui.suggestions import pending_suggestion, suggestion_html
 from engine.document import Line, Origin, normalize_text
 
 LOW_CONFIDENCE_COLOUR = QColor(255, 200, 120)
@@ -26,9 +28,11 @@ class LineTextEdit(QTextEdit):
     undoRequested = Signal()
     redoRequested = Signal()
     acceptSuggestionRequested = Signal()
+    dismissSuggestionRequested = Signal()
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
+        self.suggestion_shown = False  # Tab / Esc act on the suggestion only while it is shown
         self.setAcceptRichText(False)
         self.setUndoRedoEnabled(False)
         self.setLineWrapMode(QTextEdit.NoWrap)
@@ -40,6 +44,20 @@ class LineTextEdit(QTextEdit):
         self.setFont(font)
         self.document().setDocumentMargin(4)
         self.setFixedHeight(self.fontMetrics().lineSpacing() + 8 + 2 * self.frameWidth() + 8)
+
+    def event(self, event: QEvent) -> bool:
+        # Tab would move the focus before keyPressEvent sees it: take Tab (accept) and Esc
+        # (dismiss) here while a suggestion is shown; otherwise Tab moves the focus as usual.
+        if (event.type() in (QEvent.KeyPress, QEvent.ShortcutOverride) and self.suggestion_shown
+                and event.key() in (Qt.Key_Tab, Qt.Key_Escape) and not event.modifiers()):
+            if event.type() == QEvent.ShortcutOverride:
+                event.accept()  # ours, not a window shortcut's
+            elif event.key() == Qt.Key_Tab:
+                self.acceptSuggestionRequested.emit()
+            else:
+                self.dismissSuggestionRequested.emit()
+            return True
+        return super().event(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key, mods = event.key(), event.modifiers()
@@ -76,6 +94,8 @@ class LineEditor(QWidget):
     def __init__(self, low_confidence: float = 0.8, parent=None) -> None:
         super().__init__(parent)
         self.low_confidence = low_confidence
+        self.show_suggestions = True  # the setting "Show post-correction suggestions"
+        self._suggestion: str | None = None
         self.line_id = ""
         self._updating = False
         self.crop = QLabel(alignment=Qt.AlignCenter)
@@ -85,11 +105,24 @@ class LineEditor(QWidget):
         self.info.setTextFormat(Qt.PlainText)
         self.field = LineTextEdit()
         self.field.textChanged.connect(self._on_text_changed)
+        self.suggestion = QLabel()  # the suggestion, its changes marked (rich text)
+        self.suggestion.setTextFormat(Qt.RichText)
+        self.suggestion.setFont(self.field.font())
+        self.suggestion.setToolTip("Post-correction suggestion: green characters are new, "
+                                   "struck-through ones would go")
+        hint = QLabel("Tab accepts · Esc dismisses")
+        hint.setStyleSheet("color:#666;")
+        self.suggestion_row = QWidget()
+        row = QHBoxLayout(self.suggestion_row)
+        row.setContentsMargins(6, 0, 6, 0)
+        row.addWidget(self.suggestion, 1)
+        row.addWidget(hint)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.crop)
         layout.addWidget(self.info)
         layout.addWidget(self.field)
+        layout.addWidget(self.suggestion_row)
         self.show_line(None)
 
     def show_line(self, line: Line | None, crop: QImage | None = None, position: str = "") -> None:
@@ -110,19 +143,36 @@ class LineEditor(QWidget):
         if line is None:
             self.info.setText(position)
             self.field.setExtraSelections([])
+            self._show_suggestion(None)
             return
         if line.text != self.field.toPlainText():
             self.set_text(line.text)
-        status = {Origin.PERSON: "corrected", Origin.MODEL: "recognised", Origin.NONE: "empty"}
+        status = {Origin.PERSON: "corrected", Origin.MODEL: "recognised",
+                  Origin.SUGGESTION: "post-corrected", Origin.NONE: "empty"}
         parts = [position, status[line.origin]]
         if line.confidence is not None and line.origin == Origin.MODEL:
             parts.append(f"confidence {line.confidence:.0%}")
-        if line.origin == Origin.PERSON and line.model_text is not None:
+        if line.origin != Origin.MODEL and line.model_text is not None:
             parts.append(f"model read: {line.model_text}")
-        if line.suggestion and line.origin != Origin.PERSON and line.suggestion != line.text:
-            parts.append(f"suggestion: {line.suggestion} (Ctrl+Enter accepts)")
         self.info.setText(" · ".join(p for p in parts if p))
         self._shade(line)
+        self._show_suggestion(line)
+
+    def shown_suggestion(self) -> str | None:
+        """The suggestion shown below the field, None when there is none (for tests)."""
+        return self._suggestion
+
+    def _show_suggestion(self, line: Line | None) -> None:
+        text = pending_suggestion(line) if self.show_suggestions else None
+        self._suggestion = text
+        self.field.suggestion_shown = text is not None
+        self.suggestion.setText(suggestion_html(line.text, text) if text is not None else "")
+        # While suggestions are on, the row keeps its place: the page above does not jump as
+        # lines with and without a suggestion follow each other.
+        policy = self.suggestion_row.sizePolicy()
+        policy.setRetainSizeWhenHidden(self.show_suggestions)
+        self.suggestion_row.setSizePolicy(policy)
+        self.suggestion_row.setVisible(text is not None)
 
     def set_text(self, text: str) -> None:
         self._updating = True

@@ -8,7 +8,7 @@ from PySide6.QtGui import QColor
 from engine.document import Origin
 
 LINE_ID_ROLE = Qt.UserRole + 1
-MARKS = {Origin.PERSON: "✓", Origin.MODEL: "·", Origin.NONE: " "}
+MARKS = {Origin.PERSON: "✓", Origin.MODEL: "·", Origin.SUGGESTION: "≈", Origin.NONE: " "}
 
 
 class LineListModel(QAbstractListModel):
@@ -46,7 +46,7 @@ class LineListModel(QAbstractListModel):
         if line is None:
             return None
         if role == Qt.DisplayRole:
-            return f"{index.row() + 1:>3} {MARKS[line.origin]} {line.text}"
+            return f"{index.row() + 1:>3} {MARKS.get(line.origin, '·')} {line.text}"
         if role == LINE_ID_ROLE:
             return line.id
         if role == Qt.ForegroundRole and line.origin == Origin.PERSON:
@@ -57,5 +57,7 @@ class LineListModel(QAbstractListModel):
                 tip += f", confidence {line.confidence:.0%}"
             if line.model_text is not None:
                 tip += f"\nmodel read: {line.model_text}"
+            if line.suggestion and line.origin != Origin.PERSON and line.suggestion != line.text:
+                tip += f"\nsuggestion: {line.suggestion}"
             return tip
         return None

@@ -27,7 +27,8 @@ from app.gui.palette import CharacterPalette
 from app.gui.project_model import ERROR, WARNING, ProjectModel
 from app.gui.settings import Settings
 from app.gui.settings_dialog import SettingsDialog
-from app.gui.undo_commands import AddLine, DeleteLine, MoveLine, SetLineText
+from app.gui.suggestions import Suggester, pending_suggestion
+from app.gui.undo_commands import AddLine, DeleteLine, DismissSuggestion, MoveLine, SetLineText
 from app.gui.workers import JobRunner
 from engine.document import Origin
 from engine.errors import HtrError
@@ -43,7 +44,10 @@ class MainWindow(QMainWindow):
         self.model = ProjectModel(self.settings.autosave_ms, self)
         self.runner = JobRunner(parent=self)
         self.visit = 0  # counts visits to lines: keystrokes of one visit merge into one undo step
+        self.suggester = Suggester(self.model, lambda: self.settings.show_suggestions,
+                                   self.runner.pool, self)
         self._build_widgets()
+        self.editor.show_suggestions = self.settings.show_suggestions
         self.actions = actions.build(self)
         self._connect()
         self.setAcceptDrops(True)
@@ -113,6 +117,8 @@ class MainWindow(QMainWindow):
         field.undoRequested.connect(m.undo_group.undo)
         field.redoRequested.connect(m.undo_group.redo)
         field.acceptSuggestionRequested.connect(self.accept_suggestion)
+        field.dismissSuggestionRequested.connect(self.dismiss_suggestion)
+        self.suggester.noted.connect(lambda text: self.messages.show_message(WARNING, text))
         self.palette.characterChosen.connect(self.editor.insert_character)
         self.line_list.selectionModel().currentChanged.connect(self._line_list_current)
         self.runner.ended.connect(job_actions.report_end(self))
@@ -175,12 +181,22 @@ class MainWindow(QMainWindow):
             self._stack().push(SetLineText(self.model, self.model.stem, line, text, self.visit))
 
     def accept_suggestion(self) -> None:
-        """Take the post-correction suggestion of the current line as its text."""
+        """Take the post-correction suggestion of the current line as its text (Tab): one undo
+        step; the line becomes the person's, the recognizer's text stays in ``model_text``."""
         line = self.model.current_line()
-        if line is not None and line.suggestion and line.suggestion != line.text:
+        text = pending_suggestion(line) if self.settings.show_suggestions else None
+        if line is not None and text is not None:
             self.visit += 1  # its own undo step
-            self._stack().push(SetLineText(self.model, self.model.stem, line, line.suggestion,
-                                           self.visit))
+            self._stack().push(SetLineText(self.model, self.model.stem, line, text, self.visit,
+                                           f"Accept suggestion for line {line.id}"))
+            self.visit += 1  # typing afterwards is another step
+
+    def dismiss_suggestion(self) -> None:
+        """Drop the current line's suggestion (Esc); it is not offered again for this text."""
+        line = self.model.current_line()
+        if self.settings.show_suggestions and pending_suggestion(line) is not None:
+            self._stack().push(DismissSuggestion(self.model, self.model.stem, line,
+                                                 self.suggester.dismissed))
 
     def delete_line(self) -> None:
         if self.model.current_line() is not None:
@@ -283,6 +299,13 @@ class MainWindow(QMainWindow):
     def settings_dialog(self) -> None:
         if SettingsDialog(self.settings, self).exec() == SettingsDialog.Accepted:
             self.model.autosave.setInterval(self.settings.autosave_ms)
+            self.suggestions_setting_changed()
+
+    def suggestions_setting_changed(self) -> None:
+        """Show or hide suggestions as the setting says; a failed post-corrector is retried."""
+        self.editor.show_suggestions = self.settings.show_suggestions
+        self.suggester.reset()
+        self.editor.refresh(self.model.current_line(), self._position(self.model.current_line_id))
 
     def about(self) -> None:
         from app.gui.about import AboutDialog

@@ -24,6 +24,7 @@ class ProjectModel(QObject):
     pageChanged = Signal()  # the current page switched (``page`` may be None)
     structureChanged = Signal()  # lines added, removed or reordered on the current page
     lineTextChanged = Signal(str)  # id of a line of the current page whose text changed
+    pageRecognized = Signal(str)  # stem of a page whose recognition results were just merged
     currentLineChanged = Signal(str)  # "" when no line is selected
     saveStateChanged = Signal()  # a page became dirty or was saved
     saveFailed = Signal(str)
@@ -148,11 +149,24 @@ class ProjectModel(QObject):
 
     # -- changes (called by undo commands) -------------------------------------------------
     def apply_text(self, stem: str, line_id: str, text: str, origin: Origin,
-                   model_text: str | None) -> None:
+                   model_text: str | None, suggestion: str | None | object = ...) -> None:
+        """Set a line's text, origin and model text (and its suggestion, unless left out)."""
         line = self.pages[stem].line_by_id(line_id)
         if line is None:
             return
         line.text, line.origin, line.model_text = text, origin, model_text
+        if suggestion is not ...:
+            line.suggestion = suggestion
+        self._changed(stem)
+        if stem == self.stem:
+            self.lineTextChanged.emit(line_id)
+
+    def set_suggestion(self, stem: str, line_id: str, suggestion: str | None) -> None:
+        """Set or clear a line's pending post-correction suggestion (saved with the page)."""
+        line = self.pages[stem].line_by_id(line_id) if stem in self.pages else None
+        if line is None or line.suggestion == suggestion:
+            return
+        line.suggestion = suggestion
         self._changed(stem)
         if stem == self.stem:
             self.lineTextChanged.emit(line_id)

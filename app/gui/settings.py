@@ -1,4 +1,5 @@
-"""Settings of the window, kept with QSettings: device, model, recent projects, autosave delay."""
+"""Settings of the window, kept with QSettings: device, model, recent projects, autosave delay,
+post-correction suggestions."""
 
 from __future__ import annotations
 
@@ -49,6 +50,16 @@ class Settings:
             return float(self.store.value("editing/low_confidence", 0.8))
         except (TypeError, ValueError):
             return 0.8
+
+    @property
+    def show_suggestions(self) -> bool:
+        """Whether post-correction suggestions are computed and shown (on until turned off)."""
+        value = self.store.value("editing/show_suggestions", True)
+        return value if isinstance(value, bool) else str(value).lower() not in ("false", "0")
+
+    @show_suggestions.setter
+    def show_suggestions(self, value: bool) -> None:
+        self.store.setValue("editing/show_suggestions", bool(value))
 
     @property
     def show_welcome(self) -> bool:

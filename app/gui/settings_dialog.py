@@ -1,9 +1,9 @@
-"""Settings dialog: device (Auto/CPU/GPU), recognition model, autosave delay."""
+"""Settings dialog: device (Auto/CPU/GPU), recognition model, autosave delay, suggestions."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QPushButton, QSpinBox, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QPushButton, QSpinBox, QWidget)
 
 from app.gui.settings import DEVICES, Settings
 
@@ -56,6 +56,10 @@ class SettingsDialog(QDialog):
         row.addWidget(browse)
         self.autosave = QSpinBox(suffix=" ms", minimum=200, maximum=60000, singleStep=500)
         self.autosave.setValue(settings.autosave_ms)
+        self.suggestions = QCheckBox("Show post-correction suggestions")
+        self.suggestions.setToolTip("Suggest corrections of recognised lines in the line editor "
+                                    "(Tab accepts, Esc dismisses); off: none are computed")
+        self.suggestions.setChecked(settings.show_suggestions)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -63,6 +67,7 @@ class SettingsDialog(QDialog):
         form.addRow("Device:", self.device)
         form.addRow("Recognition model:", model_row)
         form.addRow("Autosave after:", self.autosave)
+        form.addRow("", self.suggestions)
         form.addRow(buttons)
 
     def _browse(self) -> None:
@@ -76,5 +81,6 @@ class SettingsDialog(QDialog):
         self.settings.device = self.device.currentData()
         self.settings.model_dir = self.model.currentData()
         self.settings.autosave_ms = self.autosave.value()
+        self.settings.show_suggestions = self.suggestions.isChecked()
         self.settings.sync()
         super().accept()

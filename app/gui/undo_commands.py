@@ -1,4 +1,5 @@
-"""One QUndoCommand per edit: a line's text, a deleted line, a drawn line, a moved line.
+"""One QUndoCommand per edit: a line's text, a dismissed suggestion, a deleted line, a drawn
+line, a moved line.
 
 Commands change the document only through :class:`~app.gui.project_model.ProjectModel`, which
 marks the page dirty (autosave) and tells the views.
@@ -16,17 +17,20 @@ TEXT_COMMAND_ID = 1
 class SetLineText(QUndoCommand):
     """A person's correction of one line. Keystrokes of one editing visit merge into one command.
 
-    The line becomes ``Origin.PERSON``; the model's text is kept in ``model_text``.
+    The line becomes ``Origin.PERSON``; the model's text is kept in ``model_text``. A pending
+    post-correction suggestion is cleared (the line is the person's now; undo brings it back).
+    Accepting a suggestion is this same command with the suggestion as ``text``.
     """
 
-    def __init__(self, model, stem: str, line: Line, text: str, visit: int) -> None:
-        super().__init__(f"Edit line {line.id}")
+    def __init__(self, model, stem: str, line: Line, text: str, visit: int,
+                 label: str = "") -> None:
+        super().__init__(label or f"Edit line {line.id}")
         self.model, self.stem, self.line_id, self.visit = model, stem, line.id, visit
-        self.old = (line.text, line.origin, line.model_text)
+        self.old = (line.text, line.origin, line.model_text, line.suggestion)
         model_text = line.model_text
         if model_text is None and line.origin == Origin.MODEL:
             model_text = line.text
-        self.new = (text, Origin.PERSON, model_text)
+        self.new = (text, Origin.PERSON, model_text, None)
 
     def id(self) -> int:
         return TEXT_COMMAND_ID
@@ -35,7 +39,7 @@ class SetLineText(QUndoCommand):
         if not isinstance(other, SetLineText) or (other.stem, other.line_id, other.visit) != (
                 self.stem, self.line_id, self.visit):
             return False
-        self.new = (other.new[0], self.new[1], self.new[2])
+        self.new = (other.new[0], *self.new[1:])
         return True
 
     def redo(self) -> None:
@@ -43,6 +47,31 @@ class SetLineText(QUndoCommand):
 
     def undo(self) -> None:
         self.model.apply_text(self.stem, self.line_id, *self.old)
+
+
+class DismissSuggestion(QUndoCommand):
+    """A person's "no" to a line's post-correction suggestion (Esc).
+
+    The suggestion goes, and ``dismissed[(stem, line id)]`` remembers the text it was for, so a
+    later computation does not offer one again for the same text.
+    """
+
+    def __init__(self, model, stem: str, line: Line, dismissed: dict[tuple[str, str], str]) -> None:
+        super().__init__(f"Dismiss suggestion for line {line.id}")
+        self.model, self.stem, self.line_id, self.dismissed = model, stem, line.id, dismissed
+        self.suggestion, self.text = line.suggestion, line.text
+        self.before = dismissed.get((stem, line.id))
+
+    def redo(self) -> None:
+        self.dismissed[(self.stem, self.line_id)] = self.text
+        self.model.set_suggestion(self.stem, self.line_id, None)
+
+    def undo(self) -> None:
+        if self.before is None:
+            self.dismissed.pop((self.stem, self.line_id), None)
+        else:
+            self.dismissed[(self.stem, self.line_id)] = self.before
+        self.model.set_suggestion(self.stem, self.line_id, self.suggestion)
 
 
 class DeleteLine(QUndoCommand):

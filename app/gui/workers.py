@@ -133,7 +133,8 @@ class JobRunner(QObject):
         percent = int(100 * done / total) if total > 0 else 0
         text = f"{self.job.title}: {message}" if message else self.job.title
         elapsed = time.monotonic() - self._start
-        if 0 < done < total and elapsed > 0.5:
+        # A batch's message has its own ETA (over the pages processed, start-up left out).
+        if 0 < done < total and elapsed > 0.5 and "ETA" not in message:
             text += f" — about {format_duration(elapsed / done * (total - done))} left"
         self.progressed.emit(percent, text)
 

@@ -1,14 +1,19 @@
 """How our own fields, which PAGE-XML has no element for, are stored and read back.
 
-- ``Line.model_text``: a second ``TextEquiv index="1" comments="htrjand:model-output"``.
-- ``Line.suggestion``: a ``TextEquiv index="2" comments="htrjand:suggestion"``.
-- ``Line.origin``: ``UserDefined/UserAttribute name="htrjand:origin"`` (none / model / person).
+- ``Line.model_text`` (the raw recognizer text, kept when a person or a suggestion replaced
+  it): a ``TextEquiv index="2" comments="htrjand:model-output"``.
+- ``Line.suggestion`` (a pending post-correction suggestion): a ``TextEquiv index="1"
+  comments="htrjand:suggestion"``.
+- ``Line.origin``: ``UserDefined/UserAttribute name="htrjand:origin"`` (none / model /
+  suggestion / person).
 - ``Line.char_confidences``: ``UserAttribute name="htrjand:char-confidences"``, space-separated
   floats (Python ``repr``, so they read back exactly).
 - ``Line.line_type`` / ``Region.region_type``: Transkribus ``custom="structure {type:...;}"``
   (regions also get PAGE's ``@type`` when the value is one PAGE knows).
 
-The main text is always ``TextEquiv index="0"`` (first), so other tools read it as usual.
+The main text is always ``TextEquiv index="0"`` (first), so other tools read it as usual. Our
+TextEquivs are recognised by their comments, not their index: files written before the indexes
+were swapped (model output at 1, suggestion at 2) read the same.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ MODEL_TEXT = "model-output"
 SUGGESTION = "suggestion"
 ORIGIN_ATTR = PREFIX + "origin"
 CHAR_CONF_ATTR = PREFIX + "char-confidences"
-TEXT_EQUIV_INDEX = {MODEL_TEXT: 1, SUGGESTION: 2}
+TEXT_EQUIV_INDEX = {SUGGESTION: 1, MODEL_TEXT: 2}
 
 
 def comment_kind(comments: str | None) -> str | None:

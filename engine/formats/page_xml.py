@@ -109,12 +109,12 @@ def _line(parent: etree._Element, line: Line, index: int | None) -> None:
     if line.baseline:
         _e(el, "Baseline", points=format_page_points(line.baseline))
     _text_equiv(el, line.text, 0, _conf(line.confidence))
-    if line.model_text is not None:
-        _text_equiv(el, line.model_text, markers.TEXT_EQUIV_INDEX[markers.MODEL_TEXT],
-                    comments=markers.comment_for(markers.MODEL_TEXT))
     if line.suggestion is not None:
         _text_equiv(el, line.suggestion, markers.TEXT_EQUIV_INDEX[markers.SUGGESTION],
                     comments=markers.comment_for(markers.SUGGESTION))
+    if line.model_text is not None:
+        _text_equiv(el, line.model_text, markers.TEXT_EQUIV_INDEX[markers.MODEL_TEXT],
+                    comments=markers.comment_for(markers.MODEL_TEXT))
     ud = _e(el, "UserDefined")
     origin = getattr(line.origin, "value", line.origin) or "none"
     _e(ud, "UserAttribute", name=markers.ORIGIN_ATTR, type="xsd:string", value=str(origin))

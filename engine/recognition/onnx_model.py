@@ -34,30 +34,35 @@ def choose_providers(device: str) -> list[str]:
     raise ModelError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'")
 
 
+def make_session(onnx_path: Path, device: str = "auto", threads: int = 0):
+    """An ONNX Runtime session for ``onnx_path`` on ``device`` with ``threads`` intra-op
+    threads (0 = ONNX Runtime's default); ModelError for a missing, corrupt or non-ONNX file."""
+    import onnxruntime as ort
+
+    if not onnx_path.is_file():
+        raise ModelError(f"{onnx_path.parent}: {onnx_path.name} is missing")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(onnx_path), options, providers=choose_providers(device))
+    except ModelError:
+        raise
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"{onnx_path} cannot be loaded (corrupt or not ONNX): {exc}") from exc
+
+
 class OnnxLineModel:
     """One loaded model folder: its card, charset and ONNX Runtime session."""
 
     def __init__(self, model_dir: str | Path, device: str = "auto", threads: int = 0) -> None:
-        import onnxruntime as ort
-
         self.dir = Path(model_dir)
         self.card = load_card(self.dir)
         self.charset: list[str] = self.card["charset"]
         self.height: int = self.card["input"]["height"]
         self.width_factor: int = int(self.card["input"].get("width_factor", 8))
         onnx_path = self.dir / "model.onnx"
-        if not onnx_path.is_file():
-            raise ModelError(f"{self.dir}: model.onnx is missing")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(onnx_path), options,
-                                                providers=choose_providers(device))
-        except ModelError:
-            raise
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"{onnx_path} cannot be loaded (corrupt or not ONNX): {exc}") from exc
+        self.session = make_session(onnx_path, device, threads)
         names = [i.name for i in self.session.get_inputs()]
         if names != ["image", "widths"]:
             raise ModelError(f"{onnx_path}: inputs {names}, expected ['image', 'widths']")

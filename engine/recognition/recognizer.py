@@ -113,7 +113,9 @@ class Recognizer:
                        overwrite: bool = False, progress: ProgressCallback | None = None,
                        cancel: CancelToken | None = None) -> Page:
         """Fill text, confidences and origin=MODEL of the page's lines, in place, and return
-        the page. Lines a person corrected (origin PERSON) are kept unless ``overwrite``.
+        the page. Lines a person corrected (origin PERSON) are kept unless ``overwrite``;
+        machine-made text (MODEL, SUGGESTION) is replaced, and a line read again loses its
+        stale post-correction suggestion and kept model text.
         Lines whose geometry cannot be cut are left as they were and counted in
         ``page.metadata['recognition_skipped']``."""
         from engine.imaging import load_image
@@ -136,6 +138,8 @@ class Recognizer:
             ln.confidence = res.confidence
             ln.char_confidences = list(res.char_confidences)
             ln.origin = Origin.MODEL
+            ln.model_text = None  # the text is the model's own now
+            ln.suggestion = None  # made for the previous text
         if skipped:
             page.metadata["recognition_skipped"] = str(skipped)
         return page

@@ -96,7 +96,7 @@ def test_accept_suggestion(opened, qtbot):
     line.origin, line.suggestion = Origin.MODEL, "Ceci est mon testament."
     win.model.select_line(win.model.lines()[1].id)
     win.model.select_line(line.id)
-    assert "suggestion: Ceci est mon testament." in win.editor.info.text()
+    assert win.editor.shown_suggestion() == "Ceci est mon testament."  # inline, below the field
     qtbot.keyClick(win.editor.field, Qt.Key_Return, Qt.ControlModifier)
     assert line.text == "Ceci est mon testament." and line.origin == Origin.PERSON
     assert win.model.current_line_id == line.id  # Ctrl+Enter does not move on

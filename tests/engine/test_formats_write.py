@@ -98,11 +98,11 @@ def test_page_xml_layout(page_xsd: Path) -> None:
     l1 = regions[0].find("p:TextLine", NS)
     assert [etree.QName(c).localname for c in l1] == [
         "Coords", "Baseline", "TextEquiv", "TextEquiv", "TextEquiv", "UserDefined"]
-    main, model, sugg = l1.findall("p:TextEquiv", NS)
+    main, sugg, model = l1.findall("p:TextEquiv", NS)
     assert (main.get("index"), main.get("conf"), main.findtext("p:Unicode", namespaces=NS)) == (
         "0", "0.83", "Cher ami,")
-    assert (model.get("index"), model.get("comments")) == ("1", "htrjand:model-output")
-    assert (sugg.get("index"), sugg.get("comments")) == ("2", "htrjand:suggestion")
+    assert (sugg.get("index"), sugg.get("comments")) == ("1", "htrjand:suggestion")
+    assert (model.get("index"), model.get("comments")) == ("2", "htrjand:model-output")
     attrs = {ua.get("name"): ua.get("value") for ua in l1.iter(f"{{{NS['p']}}}UserAttribute")}
     assert attrs["htrjand:origin"] == "person"
     assert attrs["htrjand:char-confidences"].split()[:2] == ["0.9", "0.5"]

@@ -81,9 +81,9 @@ def _write(result, out: Path) -> Path:
     return write_result(result, out).xml_path
 
 
-def test_postcorrect_is_refused_clearly() -> None:
-    with pytest.raises(ModelError, match="post-correction is not available"):
-        PagePipeline(PipelineOptions(postcorrect=True))
+def test_postcorrect_without_its_model_is_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="post-correction model folder .* does not exist"):
+        PagePipeline(PipelineOptions(postcorrect=True, postcorrect_dir=tmp_path / "none"))
 
 
 def test_bad_pages(tmp_path: Path, bare_page: Path) -> None:
