@@ -10,8 +10,10 @@ Lines are sorted by length and run in batches: the encoder once per batch, then 
 with the full-prefix decoder (rows that reached their end leave the batch). Each changed line is
 then scored by forced decoding of both the raw text and the correction: ``gain`` is the
 difference of their log-probabilities. A suggestion passes when it changes the line, gains at
-least ``thresholds["gain"]`` nats and touches only characters the recognizer was unsure of
-(``changed_confidence <= thresholds["max_confidence"]``).
+least ``thresholds["gain"]`` nats, touches a character the recognizer was unsure of
+(``changed_confidence <= thresholds["max_confidence"]``) and rewrites at most
+``thresholds["max_edit"]`` of the line (edit distance over its length; a small model that
+rewrites half a line is hallucinating, not correcting).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from rapidfuzz.distance import Levenshtein
 
 from engine.document import Line, Origin, Page, normalize_text
 from engine.errors import ModelError
@@ -58,6 +62,11 @@ class Candidate:
     @property
     def changed(self) -> bool:
         return self.text != self.raw
+
+    @property
+    def edit_ratio(self) -> float:
+        """Edit distance from the raw line to the candidate over the raw line's length."""
+        return Levenshtein.distance(self.raw, self.text) / max(1, len(self.raw))
 
 
 def default_postcorrect_dir() -> Path:
@@ -105,6 +114,8 @@ def load_postcorrect_card(model_dir: str | os.PathLike[str]) -> dict:
     if not isinstance(th, dict) or not all(
             isinstance(th.get(k), (int, float)) for k in ("gain", "max_confidence")):
         raise ModelError(f"{path}: 'thresholds' needs numbers 'gain' and 'max_confidence'")
+    if not isinstance(th.get("max_edit", 1.0), (int, float)):
+        raise ModelError(f"{path}: the threshold 'max_edit' must be a number")
     for key in ("max_context_bytes", "max_line_bytes", "max_output_bytes"):
         value = card.get(key)
         if not isinstance(value, int) or value < 0:
@@ -241,14 +252,15 @@ class PostCorrector:
         return out
 
     def suggest(self, items: Sequence[LineInput]) -> list[Candidate | None]:
-        """The candidates that pass the thresholds (they change the line, gain enough and touch
-        only doubtful characters); None for every other line."""
+        """The candidates that pass the thresholds (they change the line, gain enough, touch a
+        doubtful character and rewrite little); None for every other line."""
         return [c if c is not None and self.passes(c) else None for c in self.candidates(items)]
 
     def passes(self, cand: Candidate) -> bool:
         """Whether a candidate is offered under the current thresholds."""
         return (cand.text != cand.raw and cand.gain >= float(self.thresholds["gain"])
-                and cand.changed_confidence <= float(self.thresholds["max_confidence"]))
+                and cand.changed_confidence <= float(self.thresholds["max_confidence"])
+                and cand.edit_ratio <= float(self.thresholds.get("max_edit", math.inf)))
 
     # -- internals ----------------------------------------------------------------------------
 

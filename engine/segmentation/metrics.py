@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from engine.document import Page
+from engine.errors import HtrError
 
 IOU_THRESHOLD = 0.5
 RASTER_SCALE = 0.25  # polygons are compared on a quarter-resolution grid (fast, ~1 px accuracy)
@@ -142,7 +143,11 @@ def match_lines(iou: np.ndarray, threshold: float = IOU_THRESHOLD) -> list[tuple
     """One-to-one matches (pred index, gt index, IoU) with IoU >= threshold, maximising total IoU."""
     if iou.size == 0:
         return []
-    from scipy.optimize import linear_sum_assignment
+    try:
+        from scipy.optimize import linear_sum_assignment
+    except ImportError as exc:  # the desktop build leaves scipy out
+        raise HtrError("segmentation evaluation needs scipy, which this installation lacks; "
+                       "run it from a source install (pip install -e .)") from exc
 
     weights = np.where(iou >= threshold, iou, 0.0)
     rows, cols = linear_sum_assignment(-weights)

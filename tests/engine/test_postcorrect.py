@@ -55,6 +55,16 @@ def test_thresholds_decide_what_is_suggested(ab_postcorrect_dir: Path) -> None:
     assert [c.text if c else None for c in doubtful] == ["ab", None, None, None]
 
 
+def test_max_edit_keeps_out_rewrites_of_most_of_the_line(ab_postcorrect_dir: Path) -> None:
+    items = [LineInput("xb"), LineInput("abababx"), LineInput("zzz")]
+    # "xb"->"ab": 1 edit / 2 chars; "abababx"->"ab": 5/7; "zzz"->"ab": 3/3
+    got = PostCorrector(ab_postcorrect_dir, threads=1,
+                        thresholds={**ACCEPT_ALL, "max_edit": 0.5}).suggest(items)
+    assert [c.text if c else None for c in got] == ["ab", None, None]
+    assert [round(c.edit_ratio, 3) for c in
+            PostCorrector(ab_postcorrect_dir, threads=1).candidates(items)] == [0.5, 0.714, 1.0]
+
+
 def test_order_is_kept_across_batches(ab_postcorrect_dir: Path) -> None:
     corrector = PostCorrector(ab_postcorrect_dir, threads=1, batch_size=2)
     texts = ["a" * n + "x" for n in (9, 1, 5, 0, 7, 3, 2)] + ["", "ab"]

@@ -40,7 +40,7 @@ def test_folder_and_card_follow_the_contract(postcorrect_model_dir: Path) -> Non
                                  "sep": 259, "vocab_size": 260}
     assert (card["max_context_bytes"], card["max_line_bytes"]) == (96, 320)
     assert card["max_output_bytes"] >= card["max_line_bytes"]
-    assert set(card["thresholds"]) == {"gain", "max_confidence"}
+    assert set(card["thresholds"]) == {"gain", "max_confidence", "max_edit"}
     assert card["thresholds_tuned"] is False
     onnx = card["onnx"]
     assert (onnx["encoder"], onnx["decoder"], onnx["cache"], onnx["opset"]) == (
@@ -145,7 +145,7 @@ def test_command_line(tiny_t5_dir: Path, tmp_path: Path, capsys) -> None:
     assert main(["--hf", str(tiny_t5_dir), "--out", str(tmp_path / "pc"), "--gain", "1.5",
                  "--max-confidence", "0.8"]) == 0
     card = json.loads((tmp_path / "pc" / "card.json").read_text())
-    assert card["thresholds"] == {"gain": 1.5, "max_confidence": 0.8}
+    assert card["thresholds"] == {"gain": 1.5, "max_confidence": 0.8, "max_edit": 1.0}
     assert "parameters" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--hf", str(tiny_t5_dir), "--out", str(tmp_path / "x"), "--gain", "1"])

@@ -48,7 +48,7 @@ from training.network import count_parameters
 
 OPSET = 17  # as the recognizer's export (training/export.py)
 NAME = "htrjand-postcorrect"
-DEFAULT_THRESHOLDS = {"gain": 1.0, "max_confidence": 0.9}
+DEFAULT_THRESHOLDS = {"gain": 1.0, "max_confidence": 0.9, "max_edit": 0.3}
 """Used when no tuned thresholds are given (the card says so): cautious, not tuned."""
 MAX_OUTPUT_BYTES = tokens.MAX_LINE_BYTES + 32
 MAX_ABS_DIFF = 1e-3  # ONNX vs PyTorch logits above this: the export is refused
@@ -404,9 +404,11 @@ decoding.
 Largest ONNX vs PyTorch logit difference at export: {card['onnx']['max_abs_diff_vs_pytorch']}.
 
 ## When a suggestion is offered
-Only when the T5's log-probability gain over the raw line is at least {th['gain']} nats and the
-recognizer's confidence on the changed characters is at most {th['max_confidence']}
-({tuned}).
+Only when the T5's log-probability gain over the raw line is at least {th['gain']} nats, the
+recognizer's lowest confidence on the changed characters is at most {th['max_confidence']}
+and the suggestion rewrites at most {th.get('max_edit', 1.0)} of the line (edit distance over
+its length) ({tuned}). A gain of 1e9 means the model offers nothing: no thresholds made its
+suggestions safe on the val splits.
 
 ## Evaluation
 {table}
@@ -503,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gain", type=float, help="threshold: T5 score gain in nats")
     parser.add_argument("--max-confidence", type=float,
                         help="threshold: highest recognizer confidence on changed characters")
+    parser.add_argument("--max-edit", type=float, default=1.0,
+                        help="threshold: largest share of the line a suggestion may rewrite")
     parser.add_argument("--no-cache", action="store_true",
                         help="export only the full-prefix decoder (slow greedy decoding)")
     parser.add_argument("--card-extra", type=Path, metavar="JSON",
@@ -512,7 +516,8 @@ def main(argv: list[str] | None = None) -> int:
     if (args.gain is None) != (args.max_confidence is None):
         parser.error("give both --gain and --max-confidence, or neither")
     if args.gain is not None:
-        thresholds = {"gain": args.gain, "max_confidence": args.max_confidence}
+        thresholds = {"gain": args.gain, "max_confidence": args.max_confidence,
+                      "max_edit": args.max_edit}
     try:
         extra = json.loads(args.card_extra.read_text(encoding="utf-8")) if args.card_extra \
             else None

@@ -1,12 +1,14 @@
 """Thresholds that make the post-corrector's suggestions safe to accept, tuned on the val splits.
 
 A suggestion is offered only when the T5's score gain (``log P(suggestion) - log P(raw)``) is at
-least ``gain`` and the recognizer's confidence on the characters it changes is at most
-``max_confidence``. ``choose_thresholds`` searches a coarse grid and keeps the pair that lowers
-CER the most (summed relative drop over the collections) among those where accepting every
-suggestion lowers CER on *each* val collection and at least ``min_precision`` of the suggestions
-lower their line's edit distance, on each collection. When no pair qualifies, the thresholds
-offer nothing (``gain`` = ``NEVER``): a post-corrector that cannot help stays silent.
+least ``gain``, the recognizer's lowest confidence on the characters it changes is at most
+``max_confidence`` and it rewrites at most ``max_edit`` of the line (edit distance / length).
+``choose_thresholds`` searches a coarse grid and keeps the triple that lowers CER the most
+(summed relative drop over the collections) among those where accepting every suggestion never
+raises CER on any val collection and lowers it over all of them, and at least ``min_precision``
+of the suggestions lower their line's edit distance — over all collections and on each one that
+gets ``min_suggestions`` or more. When nothing qualifies, the thresholds offer nothing
+(``gain`` = ``NEVER``): a post-corrector that cannot help stays silent.
 
     python -m training.postcorrect.tune --hf runs/postcorrect/t5/best \
         --out resources/models/htrjand-postcorrect
@@ -30,6 +32,7 @@ from training.postcorrect.pairs import RecognizedLine, recognized_lines
 NEVER = 1e9
 CONFIDENCE_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 GAIN_QUANTILES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+EDIT_GRID = (0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 COLLECTIONS = ("hooker", "poilus")
 BUNDLED_STUDENT = REPO / "resources" / "models" / "htrjand-student"
 
@@ -42,16 +45,18 @@ class Scored:
     text: str | None
     gain: float
     changed_confidence: float
+    edit_ratio: float = 0.0
 
 
-def evaluate(rows: list[Scored], gain: float, max_confidence: float) -> dict:
+def evaluate(rows: list[Scored], gain: float, max_confidence: float,
+             max_edit: float = 1.0) -> dict:
     """CER raw and with every passing suggestion accepted, suggestions, precision."""
     raw, fixed = ErrorRates(), ErrorRates()
     offered = helped = 0
     for r in rows:
         raw.add(r.line.gt, r.line.text)
         take = (r.text is not None and r.text != r.line.text and r.gain >= gain
-                and r.changed_confidence <= max_confidence)
+                and r.changed_confidence <= max_confidence and r.edit_ratio <= max_edit)
         fixed.add(r.line.gt, r.text if take else r.line.text)
         if take:
             offered += 1
@@ -70,20 +75,35 @@ def choose_thresholds(scored: dict[str, list[Scored]], min_precision: float = 0.
                    if r.text is not None and r.text != r.line.text)
     grid = sorted({gains[min(len(gains) - 1, int(q * len(gains)))] for q in GAIN_QUANTILES}) \
         if gains else []
-    best, best_score = {"gain": NEVER, "max_confidence": 0.0}, 0.0
+    best, best_score = {"gain": NEVER, "max_confidence": 0.0, "max_edit": 0.0}, 0.0
     for g in grid:
         for c in CONFIDENCE_GRID:
-            evals = {k: evaluate(rows, g, c) for k, rows in scored.items()}
-            ok = all(e["cer_accepted"] < e["cer_raw"] and e["suggestions"] >= min_suggestions
-                     and (e["precision"] or 0) >= min_precision for e in evals.values())
-            if not ok:
-                continue
-            score = sum((e["cer_raw"] - e["cer_accepted"]) / e["cer_raw"] for e in evals.values())
-            if score > best_score:
-                best, best_score = {"gain": float(g), "max_confidence": c}, score
-    evaluation = {k: evaluate(rows, best["gain"], best["max_confidence"])
+            for m in EDIT_GRID:
+                evals = {k: evaluate(rows, g, c, m) for k, rows in scored.items()}
+                if not _acceptable(evals, min_precision, min_suggestions):
+                    continue
+                score = sum((e["cer_raw"] - e["cer_accepted"]) / e["cer_raw"]
+                            for e in evals.values() if e["cer_raw"] > 0)
+                if score > best_score:
+                    best, best_score = {"gain": float(g), "max_confidence": c,
+                                        "max_edit": m}, score
+    evaluation = {k: evaluate(rows, best["gain"], best["max_confidence"], best["max_edit"])
                   for k, rows in scored.items()}
     return best, evaluation
+
+
+def _acceptable(evals: dict[str, dict], min_precision: float, min_suggestions: int) -> bool:
+    """The rule of the module docstring for one set of thresholds."""
+    offered = sum(e["suggestions"] for e in evals.values())
+    helped = sum((e["precision"] or 0) * e["suggestions"] for e in evals.values())
+    if offered < min_suggestions or helped < min_precision * offered:
+        return False
+    if any(e["cer_accepted"] > e["cer_raw"] for e in evals.values()):
+        return False
+    if not any(e["cer_accepted"] < e["cer_raw"] for e in evals.values()):
+        return False
+    return all(e["suggestions"] < min_suggestions or e["precision"] >= min_precision
+               for e in evals.values())
 
 
 def score_val(model_dir: Path, runs: Path, recognizer: Path = BUNDLED_STUDENT,
@@ -100,7 +120,8 @@ def score_val(model_dir: Path, runs: Path, recognizer: Path = BUNDLED_STUDENT,
         cands = corrector.candidates([LineInput(ln.text, ln.context, ln.char_confidences)
                                       for ln in lines])
         out[coll] = [Scored(ln, c.text if c else None, c.gain if c else 0.0,
-                            c.changed_confidence if c else 1.0) for ln, c in zip(lines, cands)]
+                            c.changed_confidence if c else 1.0, c.edit_ratio if c else 0.0)
+                     for ln, c in zip(lines, cands)]
     return out
 
 
@@ -115,8 +136,9 @@ def export_and_tune(hf_dir: Path, out_dir: Path, *, runs: Path,
         scored = score_val(probe, runs, threads=threads)
     thresholds, evaluation = choose_thresholds(scored)
     tuning = {"thresholds": thresholds, "val": evaluation,
-              "rule": "accepting every suggestion lowers CER on each val collection and "
-                      ">= 80 % of suggestions lower their line's edit distance",
+              "rule": "accepting every suggestion never raises CER on a val collection and "
+                      "lowers it overall; >= 80 % of suggestions lower their line's edit "
+                      "distance",
               "recognizer": BUNDLED_STUDENT.name}
     export_postcorrector(hf_dir, out_dir, thresholds=thresholds,
                          card_extra={"training": training or {}, "evaluation": tuning})

@@ -1,0 +1,42 @@
+"""Threshold tuning of the post-corrector (``training.postcorrect.tune``) on hand-made scores:
+it keeps only suggestions that help, and offers nothing when nothing is safe."""
+
+from __future__ import annotations
+
+from training.postcorrect.pairs import RecognizedLine
+from training.postcorrect.tune import NEVER, Scored, choose_thresholds, evaluate
+
+
+def _row(gt: str, raw: str, fix: str | None, gain: float, conf: float = 0.2) -> Scored:
+    from rapidfuzz.distance import Levenshtein
+
+    ratio = Levenshtein.distance(raw, fix) / max(1, len(raw)) if fix is not None else 0.0
+    return Scored(RecognizedLine("c", "p", "l", gt, raw), fix, gain, conf, ratio)
+
+
+def test_evaluate_counts_suggestions_and_precision() -> None:
+    rows = [_row("house", "hovse", "house", 3.0), _row("tree", "tree", "trees", 0.5),
+            _row("dog", "dg", None, 0.0)]
+    e = evaluate(rows, gain=0.0, max_confidence=1.0)
+    assert (e["suggestions"], e["precision"]) == (2, 0.5)
+    strict = evaluate(rows, gain=1.0, max_confidence=1.0)
+    assert (strict["suggestions"], strict["precision"]) == (1, 1.0)
+    assert strict["cer_accepted"] < strict["cer_raw"]
+
+
+def test_thresholds_drop_the_harmful_suggestions() -> None:
+    good = [_row("the house", "the hovse", "the house", 4.0 + k / 10) for k in range(6)]
+    rewrites = [_row("of course", "of cnnen", "my dear dyer", 5.0) for _ in range(4)]
+    sure = [_row("a cat", "a cat", "a car", 6.0, conf=0.99) for _ in range(4)]
+    other = [_row("le chat", "le chat", None, 0.0) for _ in range(5)]
+    th, ev = choose_thresholds({"en": good + rewrites + sure, "fr": other})
+    assert th["gain"] < NEVER and th["max_confidence"] < 0.99 and th["max_edit"] < 1.0
+    assert ev["en"]["suggestions"] == 6 and ev["en"]["precision"] == 1.0
+    assert ev["en"]["cer_accepted"] < ev["en"]["cer_raw"]
+    assert ev["fr"]["cer_accepted"] == ev["fr"]["cer_raw"]
+
+
+def test_nothing_safe_means_nothing_offered() -> None:
+    bad = [_row("the house", "the house", "the horse", 5.0) for _ in range(5)]
+    th, ev = choose_thresholds({"en": bad})
+    assert th["gain"] == NEVER and ev["en"]["suggestions"] == 0
