@@ -34,20 +34,28 @@ def user_models_dir() -> Path:
     return user_data_path(APP_NAME, appauthor=False) / "models"
 
 
-def load_card(model_dir: str | Path) -> dict:
-    """The card of a model folder, checked for what the engine needs; ModelError otherwise."""
+def read_card_json(model_dir: str | os.PathLike[str], what: str = "model") -> tuple[Path, dict]:
+    """``(card path, card)`` of a model folder's ``card.json``, read but not yet checked for a
+    kind of model; ModelError (naming ``what``) when the folder, file or JSON is missing or bad."""
     folder = Path(model_dir)
     if not folder.is_dir():
-        raise ModelError(f"model folder {folder} does not exist")
+        raise ModelError(f"{what} folder {folder} does not exist")
     path = folder / "card.json"
     if not path.is_file():
-        raise ModelError(f"{folder} is not a model folder: card.json is missing")
+        raise ModelError(f"{folder} is not a {what} folder: card.json is missing")
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path} is unreadable or not JSON: {exc}") from exc
     if not isinstance(card, dict):
         raise ModelError(f"{path}: a model card is a JSON object")
+    return path, card
+
+
+def load_card(model_dir: str | Path) -> dict:
+    """The card of a model folder, checked for what the engine needs; ModelError otherwise."""
+    folder = Path(model_dir)
+    path, card = read_card_json(folder)
     if card.get("kind") == POSTCORRECT_KIND:
         raise ModelError(f"{folder} is a post-correction model, not a recognition model")
     charset = card.get("charset")

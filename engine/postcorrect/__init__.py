@@ -10,9 +10,20 @@ in ``training/postcorrect/export.py``, which writes them.
 """
 
 from engine.postcorrect.corrector import (
-    Candidate, LineInput, PostCorrector, apply_suggestions, changed_confidence,
-    default_postcorrect_dir, edit_spans, load_postcorrect_card, load_postcorrector, page_inputs,
-    postcorrector_id, realign_confidences, resolve_postcorrect_dir)
+    Candidate,
+    LineInput,
+    PostCorrector,
+    apply_suggestions,
+    changed_confidence,
+    default_postcorrect_dir,
+    edit_spans,
+    load_postcorrect_card,
+    load_postcorrector,
+    page_inputs,
+    postcorrector_id,
+    realign_confidences,
+    resolve_postcorrect_dir,
+)
 
 __all__ = ["Candidate", "LineInput", "PostCorrector", "apply_suggestions", "changed_confidence",
            "default_postcorrect_dir", "edit_spans", "load_postcorrect_card", "load_postcorrector",

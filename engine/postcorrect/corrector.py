@@ -20,21 +20,21 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 from engine.document import Line, Origin, Page, normalize_text
 from engine.errors import ModelError
+from engine.models import POSTCORRECT_KIND as KIND
+from engine.models import read_card_json
 from engine.postcorrect import tokens
 
-KIND = "postcorrect"
 DEFAULT_NAME = "htrjand-postcorrect"
 SPAN = tuple[str, int, int, int, int]
 
@@ -92,17 +92,8 @@ def resolve_postcorrect_dir(model_dir: str | os.PathLike[str] | None = None) -> 
 
 def load_postcorrect_card(model_dir: str | os.PathLike[str]) -> dict:
     """The card of a post-correction model folder, checked; ModelError otherwise."""
-    folder = Path(model_dir)
-    if not folder.is_dir():
-        raise ModelError(f"post-correction model folder {folder} does not exist")
-    path = folder / "card.json"
-    if not path.is_file():
-        raise ModelError(f"{folder} is not a post-correction model folder: card.json is missing")
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path} is unreadable or not JSON: {exc}") from exc
-    if not isinstance(card, dict) or card.get("kind") != KIND:
+    path, card = read_card_json(model_dir, "post-correction model")
+    if card.get("kind") != KIND:
         raise ModelError(f"{path}: not a post-correction model card (kind must be {KIND!r})")
     tok = card.get("tokenizer")
     expected = {"pad": tokens.PAD, "eos": tokens.EOS, "offset": tokens.OFFSET,
@@ -127,7 +118,7 @@ def load_postcorrect_card(model_dir: str | os.PathLike[str]) -> dict:
     if onnx.get("cache") and not all(
             isinstance(onnx.get(k), str) for k in ("decoder_cross", "decoder_step")):
         raise ModelError(f"{path}: a cached decoder needs 'decoder_cross' and 'decoder_step'")
-    card.setdefault("name", folder.name)
+    card.setdefault("name", Path(model_dir).name)
     return card
 
 

@@ -41,7 +41,7 @@ class SegScores:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
-    def add(self, other: "SegScores") -> None:
+    def add(self, other: SegScores) -> None:
         for name in ("pages", "tp", "fp", "fn", "bl_gt_points", "bl_gt_found", "bl_pred_points", "bl_pred_right"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.iou_sum += other.iou_sum

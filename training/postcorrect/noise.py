@@ -40,7 +40,7 @@ class Confusions:
     chars: int = 0
 
     @classmethod
-    def measure(cls, pairs: list[tuple[str, str]]) -> "Confusions":
+    def measure(cls, pairs: list[tuple[str, str]]) -> Confusions:
         """Count confusions over (ground truth, recognized) pairs."""
         conf = cls()
         for gt, pred in pairs:

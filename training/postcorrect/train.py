@@ -29,7 +29,6 @@ import random
 import sys
 import time
 import zlib
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -38,7 +37,11 @@ from engine.metrics import ErrorRates
 from engine.postcorrect import tokens
 from training.data import REPO
 from training.postcorrect.noise import Confusions, TextSource
-from training.postcorrect.pairs import RecognizedLine, checkpoint_lines, recognized_lines
+from training.postcorrect.pairs import (
+    RecognizedLine,
+    checkpoint_lines,
+    recognized_lines,
+)
 
 BUNDLED_STUDENT = REPO / "resources" / "models" / "htrjand-student"
 COLLECTIONS = ("hooker", "poilus")
