@@ -109,6 +109,17 @@ def test_training_without_torch_is_a_message(built, env, tmp_path):
     assert "training needs PyTorch" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_eval_seg_without_scipy_is_a_message(built, env):
+    """The build leaves scipy out: segmentation evaluation says so instead of a traceback."""
+    done = run([built / f"htrjand{EXE}", "eval-seg", "--pred", SAMPLE_XML.parent, "--gt",
+                SAMPLE_XML.parent], env)
+    if (built / "_internal" / "scipy").is_dir():
+        assert done.returncode == 0, done.stderr
+    else:
+        assert done.returncode == 2 and "needs scipy" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def _carries_torch(built: Path) -> bool:
     return (built / "_internal" / "torch").is_dir()
 
