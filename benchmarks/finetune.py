@@ -11,8 +11,9 @@ for the distill path is ``--teacher`` or the one the base names. cremma-abrege i
 the base model (``training.data.FORBIDDEN_FOR_BASE``). Lines are cut once and cached under
 ``runs/cache`` by ``training.data.load_lines``.
 
-kraken's ``ketos train --load`` on the same lines is not run here (no kraken recognition base
-model can be had on this machine; see the data README).
+kraken's ``ketos train --load`` on the same lines: ``benchmarks/kraken.sh finetune --lines N
+--minutes M`` (kraken in its own venv; its pretrained base model cannot be downloaded here, so
+the model of ``benchmarks/kraken.sh recognition`` stands in unless ``--base`` names one).
 """
 
 from __future__ import annotations
