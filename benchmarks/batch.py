@@ -2,7 +2,7 @@
 Dask scheduler's own cost per task.
 
     python benchmarks/batch.py [--pages 12] [--workers 1 2] [--model DIR] [--no-recognize]
-                               [--tasks 2000] [--json FILE]
+                               [--postcorrect] [--tasks 2000] [--json FILE]
 
 Pages are the smallest ``--pages`` Hooker letters of ../shared/data (or $HTRJAND_SHARED_DATA),
 copied without their ground truth so that every page is segmented and recognised. Each worker
@@ -11,8 +11,8 @@ folder. Figures:
 
 - ``pages_per_s``: pages over the whole run, cluster start and model loading included;
 - ``steady_pages_per_s``: pages finished between the first and the last page (startup excluded);
-- ``stages``: seconds per page in each stage (load, segment, recognize on the workers; write on
-  the client), from the run's summary;
+- ``stages``: seconds per page in each stage (load, segment, recognize, and with
+  ``--postcorrect`` post-correct, on the workers; write on the client), from the run's summary;
 - ``scheduler``: ``--tasks`` empty tasks through the same cluster: seconds per task, and that
   cost as a share of one page's processing time.
 
@@ -72,7 +72,7 @@ def find_model(arg: str | None, scratch: Path) -> Path:
 
 
 def run_pages(scans: Path, out: Path, workers: int, recognize: bool, model: Path | None,
-              threads: int | None = None) -> dict:
+              threads: int | None = None, postcorrect: bool = False) -> dict:
     finished: list[float] = []
 
     def progress(done: int, total: int, message: str = "") -> None:
@@ -82,7 +82,8 @@ def run_pages(scans: Path, out: Path, workers: int, recognize: bool, model: Path
     start = time.perf_counter()
     summary = run_batch([scans], out, BatchOptions(segment=True, recognize=recognize,
                                                    model=model, workers=workers,
-                                                   threads=threads),
+                                                   threads=threads,
+                                                   postcorrect=postcorrect and recognize),
                         progress=progress)
     wall = time.perf_counter() - start
     result = summary.to_dict()
@@ -137,6 +138,8 @@ def main() -> None:
     parser.add_argument("--no-recognize", action="store_true")
     parser.add_argument("--threads", type=int, help="ONNX Runtime / OpenCV threads per worker "
                         "(default: the cores shared out between the workers)")
+    parser.add_argument("--postcorrect", action="store_true",
+                        help="also post-correct (the bundled T5) and time that stage")
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
@@ -148,7 +151,8 @@ def main() -> None:
         pick_pages(data, args.pages, scans)
         recognize = not args.no_recognize
         model = find_model(args.model, scratch) if recognize else None
-        runs = [run_pages(scans, scratch / f"out-{w}", w, recognize, model, args.threads)
+        runs = [run_pages(scans, scratch / f"out-{w}", w, recognize, model, args.threads,
+                          args.postcorrect)
                 for w in args.workers]
         base = runs[0]["steady_pages_per_s"] or runs[0]["pages_per_s"]
         for run in runs:
