@@ -45,7 +45,8 @@ class FinetuneConfig:
 
 
 #: The path "auto" takes when a teacher is available: "direct" or "distill". Set from the
-#: measurements of benchmarks/finetune.py (see its docstring).
+#: measurements of benchmarks/finetune.py (see its docstring): with 100 cremma-abrege lines and
+#: 5 minutes on 2 threads, direct:kd took test CER 35.3 % -> 16.3 %, distill:kd -> 18.0 %.
 DEFAULT_PATH = "direct"
 
 
