@@ -21,7 +21,9 @@ CREDITS = """## Licences and credits
 - **PAGE-XML schemas** (PRImA Research) — Apache License 2.0.
 - **Training data** — Testaments de Poilus wills (CC-BY 4.0); the transcriptions of the Hooker
   letters (CC-BY-SA) were used only to train the models and are not distributed with the
-  application. The model cards above name the data of each model.
+  application. The model cards above name the data of each model. The post-corrector also
+  learned from text of GCIDE (Webster's 1913 dictionary, GPL), the wbritish / wfrench word
+  lists and wordfreq's frequency lists (CC-BY-SA 4.0); none of that text is shipped.
 - Built with Qt for Python (PySide6, LGPLv3), ONNX Runtime (MIT), OpenCV (Apache-2.0),
   NumPy (BSD), Pillow (MIT-CMU), lxml (BSD), Shapely (BSD), RapidFuzz (MIT), Dask (BSD),
   platformdirs (MIT).
@@ -65,6 +67,20 @@ def model_cards_markdown() -> str:
     return "\n".join(out)
 
 
+def postcorrect_card_markdown() -> str:
+    """The bundled (or configured) post-correction model's card.md, or why there is none."""
+    out = ["## Post-correction model\n"]
+    try:
+        from engine.postcorrect import resolve_postcorrect_dir
+
+        folder = resolve_postcorrect_dir(None)
+        out.append((folder / "card.md").read_text(encoding="utf-8").replace("\n#", "\n###"))
+        out.append(f"\n- **Folder:** {folder}\n")
+    except Exception as exc:  # the About box must open whatever state the model is in
+        out.append(f"Suggestions are off: {exc}\n")
+    return "\n".join(out)
+
+
 def about_markdown() -> str:
     from PySide6 import __version__ as pyside_version
 
@@ -77,7 +93,7 @@ def about_markdown() -> str:
     head = (f"# HTR-JAND Studio {__version__}\n\nTranscribe historical handwriting on your own "
             f"machine.\n\nPython {platform.python_version()}, Qt for Python {pyside_version}, "
             f"ONNX Runtime {ort}.\n")
-    return "\n".join([head, model_cards_markdown(), CREDITS])
+    return "\n".join([head, model_cards_markdown(), postcorrect_card_markdown(), CREDITS])
 
 
 class AboutDialog(QDialog):

@@ -52,3 +52,17 @@ def test_about_without_models_says_so(qtbot, no_models):
     dialog = about.AboutDialog()
     qtbot.addWidget(dialog)
     assert "No recognition model is installed" in dialog.text.toPlainText()
+
+
+def test_about_shows_the_post_correction_card_or_why_not(qtbot, toy_model_dir, monkeypatch,
+                                                         postcorrect_model_dir):
+    from engine import models
+
+    monkeypatch.setattr(models, "bundled_models_dir", lambda: toy_model_dir.parent)
+    text = about.about_markdown()
+    assert "## Post-correction model" in text and "Suggestions are off" in text
+    monkeypatch.setattr(models, "bundled_models_dir", lambda: postcorrect_model_dir.parent)
+    monkeypatch.setattr("engine.postcorrect.corrector.DEFAULT_NAME", postcorrect_model_dir.name)
+    text = about.about_markdown()
+    assert "Suggestions are off" not in text and "When a suggestion is offered" in text
+    assert "GCIDE" in text
