@@ -19,6 +19,7 @@ the model of ``benchmarks/kraken.sh recognition`` stands in unless ``--base`` na
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import json
 import sys
 import time
@@ -45,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="PATH:GUARD pairs (paths direct/distill, guards kd/replay/"
                              "kd+replay/none)")
     parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--guard-weight", type=float,
+                        help="share of the loss given to distillation from the base model "
+                             "(default: FinetuneConfig's)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, help="also stop each run after this many steps: "
                         "equal work when the machine is shared and wall time means little")
@@ -100,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                 replay = replay_lines(FinetuneConfig(), height, cache_dir=args.cache_dir)
             cfg = FinetuneConfig(minutes=args.minutes, path=path, guard=guard,
                                  threads=args.threads, max_steps=args.steps)
+            if args.guard_weight is not None:
+                cfg = replace(cfg, guard_weight=args.guard_weight)
             t0 = time.time()
             net, charset, res = finetune_lines(lines, base, cfg, teacher=teacher, replay=replay)
             wall = time.time() - t0
@@ -111,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                    "test_rel": round((test_after - test_before) / test_before, 4),
                    "val_before": round(val_before, 4), "val_after": round(val_after, 4),
                    "train_s": res["seconds"], "wall_s": round(wall, 1), "steps": res["steps"],
-                   "stopped": res["stopped"], "minutes": args.minutes, "threads": args.threads}
+                   "stopped": res["stopped"], "minutes": args.minutes, "threads": args.threads,
+                   "guard_weight": cfg.guard_weight}
             rows.append(row)
             print(json.dumps(row), flush=True)
             if args.json:
