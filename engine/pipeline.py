@@ -254,12 +254,20 @@ class PagePipeline:
 
 
 def write_result(result: PageResult, out_dir: str | os.PathLike[str]) -> PageResult:
-    """Write a processed page's PAGE-XML then TXT atomically; adds the ``write`` timing."""
+    """Write a processed page's PAGE-XML then TXT atomically into ``out_dir``'s ``page/`` and
+    ``txt/`` folders; adds the ``write`` timing."""
+    return write_outputs(result, *output_paths(out_dir, result.stem))
+
+
+def write_outputs(result: PageResult, xml_path: Path, txt_path: Path | None) -> PageResult:
+    """Write a processed page's PAGE-XML, then its TXT unless ``txt_path`` is None, each
+    atomically at the given paths; records them and the ``write`` timing on ``result``."""
     start = time.perf_counter()
-    xml_path, txt_path = output_paths(out_dir, result.stem)
     atomic_write_bytes(xml_path, result.xml)
-    atomic_write_bytes(txt_path, result.txt)
-    result.xml_path, result.txt_path = xml_path, txt_path
+    result.xml_path = xml_path
+    if txt_path is not None:
+        atomic_write_bytes(txt_path, result.txt)
+        result.txt_path = txt_path
     result.timings["write"] = time.perf_counter() - start
     return result
 

@@ -9,15 +9,20 @@ summary live in the hidden ``PROJECT/.htrjand/`` folder, out of the way of the p
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.atomic import atomic_write_bytes
 from engine.batch.manifest import MANIFEST_NAME
 from engine.batch.plan import PageTask
 from engine.batch.summary import SUMMARY_NAME
-from engine.pipeline import TXT_FOLDER, PageResult, output_paths, page_entry, source_document
+from engine.pipeline import (
+    TXT_FOLDER,
+    PageResult,
+    output_paths,
+    page_entry,
+    source_document,
+    write_outputs,
+)
 
 STATE_FOLDER = ".htrjand"
 IN_PLACE_MANIFEST = "batch-manifest.jsonl"
@@ -56,15 +61,8 @@ class Layout:
 
     def write(self, task: PageTask, result: PageResult) -> PageResult:
         """Write the page's outputs atomically (PAGE-XML first); adds the ``write`` timing."""
-        start = time.perf_counter()
         paths = self.outputs(task)
-        atomic_write_bytes(paths[0], result.xml)
-        result.xml_path = paths[0]
-        if self.txt:
-            atomic_write_bytes(paths[1], result.txt)
-            result.txt_path = paths[1]
-        result.timings["write"] = time.perf_counter() - start
-        return result
+        return write_outputs(result, paths[0], paths[1] if self.txt else None)
 
     def unchanged_since(self, task: PageTask, stat: list[int] | None) -> bool:
         """In place: True when the page's document is still the one the batch started from.
