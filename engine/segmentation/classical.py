@@ -32,7 +32,7 @@ class Analysis:
     grey: np.ndarray | None = None  # the page at analysis scale
 
 
-def _resize(grey: np.ndarray, scale: float) -> np.ndarray:
+def resize(grey: np.ndarray, scale: float) -> np.ndarray:
     if abs(scale - 1.0) < 1e-3:
         return grey
     h, w = grey.shape
@@ -58,7 +58,7 @@ def estimate_page_spacing(grey: np.ndarray) -> tuple[float, float]:
     """(line spacing in page pixels, first-pass scale); spacing 0 when no text is visible."""
     h, w = grey.shape
     scale0 = min(1.0, FIRST_PASS_LONG_SIDE / max(h, w))
-    small = _resize(grey, scale0)
+    small = resize(grey, scale0)
     guess = max(12.0, max(small.shape) / 40.0)
     ink0 = remove_non_text(ink_map(small, int(guess)), guess)
     spacing = estimate_line_spacing(ink0)
@@ -76,7 +76,7 @@ def analyse(grey: np.ndarray) -> Analysis:
     scale = float(np.clip(TARGET_SPACING / spacing_page, 0.05, 2.0))
     if max(h, w) * scale > 4000:  # bound the work on huge pages with tiny writing
         scale = 4000.0 / max(h, w)
-    small = _resize(grey, scale)
+    small = resize(grey, scale)
     spacing = spacing_page * scale
     ink = remove_non_text(ink_map(small, int(spacing)), spacing)
     refined = estimate_line_spacing(ink)

@@ -1,28 +1,41 @@
-"""Loading the learned part of segmentation (the line verifier) from a model folder.
+"""Loading the learned parts of segmentation from model folders.
 
-A segmentation model folder holds ``model.onnx`` and ``card.json`` whose ``task`` starts with
-``segmentation``. The bundled one lives in ``resources/models/segmentation/line-verifier`` —
-one level below the recognition models, so that the recognition model registry does not list
-it. Without a model the classical segmenter keeps every candidate line.
+A segmentation model folder holds ``model.onnx`` and ``card.json`` whose ``task`` says what it is:
+``segmentation/baselines`` — the U-Net baseline segmenter (``engine.segmentation.baseline_model``),
+which finds the lines itself — or ``segmentation/line-verification`` — a filter over the classical
+segmenter's candidate lines. Bundled ones live in ``resources/models/segmentation/`` — one level
+below the recognition models, so that the recognition model registry does not list them. Without
+a model the classical segmenter keeps every candidate line.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import ModelError
+from engine.segmentation.baseline_model import TASK as BASELINE_TASK
+from engine.segmentation.baseline_model import BaselineModel
 
 BUNDLED_NAME = "line-verifier"
+BUNDLED_BASELINES = "baselines"
 
 
-def bundled_dir() -> Path:
+def bundled_dir(name: str = BUNDLED_NAME) -> Path:
     from engine.resources import resource_path
 
-    return resource_path("models") / "segmentation" / BUNDLED_NAME
+    return resource_path("models") / "segmentation" / name
+
+
+def _card(folder: Path) -> dict:
+    from engine.models import read_card_json
+
+    if not (folder / "model.onnx").is_file():
+        raise ModelError(f"{folder} is not a segmentation model folder (needs model.onnx and card.json).")
+    _, card = read_card_json(folder, "segmentation model")
+    return card
 
 
 class LineVerifierModel:
@@ -30,13 +43,8 @@ class LineVerifierModel:
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         folder = Path(folder)
-        card_path, onnx_path = folder / "card.json", folder / "model.onnx"
-        if not card_path.is_file() or not onnx_path.is_file():
-            raise ModelError(f"{folder} is not a segmentation model folder (needs model.onnx and card.json).")
-        try:
-            card = json.loads(card_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelError(f"{card_path} is unreadable: {exc}") from exc
+        card = _card(folder)
+        onnx_path = folder / "model.onnx"
         if not str(card.get("task", "")).startswith("segmentation"):
             raise ModelError(f"{folder}: card.json does not describe a segmentation model (task {card.get('task')!r}).")
         from engine.segmentation.verify import FEATURES
@@ -66,18 +74,27 @@ class LineVerifierModel:
         return self.probabilities(features) >= self.threshold
 
 
-_CACHE: dict[str, LineVerifierModel] = {}
+SegmentationModel = BaselineModel | LineVerifierModel
+_CACHE: dict[str, SegmentationModel] = {}
 
 
-def resolve_model(model_dir: str | os.PathLike[str] | None = None) -> LineVerifierModel | None:
-    """The model in ``model_dir`` (ModelError if unusable), else the bundled one, else None."""
-    if model_dir is not None:
-        folder = Path(model_dir)
-    else:
-        folder = bundled_dir()
-        if not (folder / "model.onnx").is_file():
-            return None
+def load_model(folder: str | os.PathLike[str]) -> SegmentationModel:
+    """The segmentation model in ``folder``, of the kind its card names; ModelError otherwise."""
+    folder = Path(folder)
     key = str(folder.resolve())
     if key not in _CACHE:
-        _CACHE[key] = LineVerifierModel(folder)
+        card = _card(folder)
+        _CACHE[key] = BaselineModel(folder, card) if card.get("task") == BASELINE_TASK else LineVerifierModel(folder)
     return _CACHE[key]
+
+
+def resolve_model(model_dir: str | os.PathLike[str] | None = None) -> SegmentationModel | None:
+    """The model in ``model_dir`` (ModelError if unusable), else the bundled baseline segmenter,
+    else the bundled line verifier, else None (classical segmentation alone)."""
+    if model_dir is not None:
+        return load_model(model_dir)
+    for name in (BUNDLED_BASELINES, BUNDLED_NAME):
+        folder = bundled_dir(name)
+        if (folder / "model.onnx").is_file():
+            return load_model(folder)
+    return None

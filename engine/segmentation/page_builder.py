@@ -16,6 +16,7 @@ from engine.segmentation.polygons import line_polygons
 from engine.segmentation.reading_order import group_lines, order_groups
 
 if TYPE_CHECKING:
+    from engine.segmentation.baseline_model import BaselineModel
     from engine.segmentation.learned import LineVerifierModel
 
 MIN_SIDE = 16  # pages smaller than this hold no readable line: an empty page, not an error
@@ -97,9 +98,10 @@ def segment_page(
 ) -> Page:
     """Text regions and lines of a page image, in reading order.
 
-    ``image`` is greyscale or colour (uint8, as ``engine.imaging.load_image`` gives). The
-    classical segmenter proposes lines; a learned line verifier (``model_dir``, else the bundled
-    one if present) drops those that are not wanted text. A page without visible writing —
+    ``image`` is greyscale or colour (uint8, as ``engine.imaging.load_image`` gives). The model
+    is ``model_dir``, else the bundled one: a learned baseline segmenter finds the lines itself; a
+    line verifier drops the classical segmenter's candidates that are not wanted text; with
+    neither, the classical segmenter alone runs. A page without visible writing —
     blank, tiny, all dark — yields a ``Page`` with no regions. Raises ``ImageError`` for something that is not an image.
     """
     progress = progress or no_progress
@@ -115,11 +117,16 @@ def segment_page(
     grey = to_grey(arr)
     progress(1, 3, "finding text lines")
     _check(cancel)
+    from engine.segmentation.baseline_model import BaselineModel
     from engine.segmentation.learned import resolve_model
 
-    verifier = resolve_model(model_dir)
-    baselines, heights, polygons = classical_lines(grey, verifier)
-    method = f"classical+{verifier.name}" if verifier is not None else "classical"
+    model = resolve_model(model_dir)
+    if isinstance(model, BaselineModel):
+        baselines, heights, polygons = learned_lines(grey, model)
+        method = model.name
+    else:
+        baselines, heights, polygons = classical_lines(grey, model)
+        method = f"classical+{model.name}" if model is not None else "classical"
     progress(2, 3, "building polygons and reading order")
     _check(cancel)
     page = build_page(baselines, heights, width, height, image_filename, {"segmenter": method}, polygons)
@@ -128,7 +135,7 @@ def segment_page(
 
 
 def classical_lines(
-    grey: np.ndarray, verifier: "LineVerifierModel | None" = None
+    grey: np.ndarray, verifier: LineVerifierModel | None = None
 ) -> tuple[list[np.ndarray], list[float], None]:
     """Baselines and line heights in page pixels from the classical segmenter.
 
@@ -148,6 +155,16 @@ def classical_lines(
         return [], [], None
     inv = 1.0 / result.scale
     return [ln.baseline * inv for ln in lines], [ln.height * inv for ln in lines], None
+
+
+def learned_lines(
+    grey: np.ndarray, model: BaselineModel
+) -> tuple[list[np.ndarray], list[float], list[np.ndarray]]:
+    """Baselines, line heights and polygons in page pixels from the learned baseline segmenter."""
+    from engine.segmentation.heatmap import lines_from_maps
+
+    probs, scale = model.predict(grey)
+    return lines_from_maps(probs, scale, model.spacing, model.post)
 
 
 def _load(path: Path) -> np.ndarray:
