@@ -1,6 +1,6 @@
 """Line segmentation on the val splits: our F1 and seconds per page, and kraken's beside it.
 
-    python benchmarks/segmentation.py                 # ours only
+    python benchmarks/segmentation.py                 # ours: the learned default and the classical one
     python benchmarks/segmentation.py --kraken        # also kraken 7.1.1 `segment -bl`
     python benchmarks/segmentation.py --limit 5       # a quick look
 
@@ -39,7 +39,7 @@ def image_of(xml: Path) -> Path:
     return page.image_path()
 
 
-def run_ours(collections, out: Path, model_dir: str | None) -> dict[str, float]:
+def run_ours(collections, out: Path, model_dir: str | None, classical: bool = False) -> dict[str, float]:
     seconds = {}
     for coll in collections:
         total = 0.0
@@ -47,7 +47,7 @@ def run_ours(collections, out: Path, model_dir: str | None) -> dict[str, float]:
             image_path = image_of(xml)
             image = load_image(image_path)
             start = time.perf_counter()
-            page = segment_page(image, image_filename=image_path.name, model_dir=model_dir)
+            page = segment_page(image, image_filename=image_path.name, model_dir=model_dir, classical=classical)
             write_page_xml(page, out / f"{xml.stem}.xml")
             total += time.perf_counter() - start
         seconds[coll.name] = total / max(len(coll.files), 1)
@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         ours = base / "ours"
         ours.mkdir(parents=True, exist_ok=True)
         report("htrjand", collections, ours, run_ours(collections, ours, args.model))
+        classical = base / "classical"
+        classical.mkdir(parents=True, exist_ok=True)
+        report("classical", collections, classical, run_ours(collections, classical, None, classical=True))
         if args.kraken:
             kr = base / "kraken"
             kr.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     parser.add_argument("--out", "-o", type=Path, required=True, metavar="DIR")
-    parser.add_argument("--model", type=Path, metavar="DIR", help="a learned segmenter model folder")
+    parser.add_argument("--model", type=Path, metavar="DIR",
+                        help="a segmentation model folder (default: the bundled baseline segmenter)")
+    parser.add_argument("--classical", action="store_true",
+                        help="use the classical (projection and ridge) segmenter, no learned model")
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     parser.set_defaults(func=run)
 
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _one(image: Path, args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    page = segment_file(image, model_dir=args.model)
+    page = segment_file(image, model_dir=args.model, classical=args.classical)
     target = args.out / f"{image.stem}.xml"
     write_page_xml(page, target)
     if not args.quiet:

@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 
 MIN_LENGTH = 0.6  # shortest baseline kept, in line spacings
+MERGE_GAP = 1.0  # pieces of a baseline this many spacings apart (or less) are one line
+MERGE_DY = 0.25  # ... when their ends are this close in height, in spacings
 BRIDGE = 0.35  # gaps along a baseline bridged, in line spacings
 DESCENT_SHARE = 0.3  # share of the gap to the next baseline below that belongs to a line
 MAX_ASCENT = 1.0  # without a line above, the polygon reaches at most this many spacings up
@@ -37,9 +39,11 @@ def _smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def baselines_from_map(prob: np.ndarray, spacing: float, threshold: float = 0.5,
-                       min_length: float = MIN_LENGTH) -> list[np.ndarray]:
-    """Baseline polylines ((n, 2) float arrays of x, y, x increasing) from a baseline map;
-    components shorter than ``min_length`` line spacings are dropped."""
+                       min_length: float = MIN_LENGTH, merge_gap: float = MERGE_GAP) -> list[np.ndarray]:
+    """Baseline polylines ((n, 2) float arrays of x, y, x increasing) from a baseline map.
+
+    Pieces of one line broken at word gaps are joined (``merge_fragments``); lines shorter than
+    ``min_length`` line spacings are then dropped."""
     binary = (prob >= threshold).astype(np.uint8)
     if not binary.any():
         return []
@@ -49,7 +53,7 @@ def baselines_from_map(prob: np.ndarray, spacing: float, threshold: float = 0.5,
     lines: list[np.ndarray] = []
     for k in range(1, n):
         x, y, w, h = stats[k, :4]
-        if w < min_length * spacing:
+        if w < 2:
             continue
         sub = labels[y:y + h, x:x + w] == k
         weight = prob[y:y + h, x:x + w] * sub
@@ -64,6 +68,59 @@ def baselines_from_map(prob: np.ndarray, spacing: float, threshold: float = 0.5,
         n_pts = int(np.clip((xs[-1] - xs[0]) / (0.5 * spacing), 1, 60)) + 1
         sx = np.linspace(xs[0], xs[-1], n_pts)
         lines.append(np.column_stack([sx, np.interp(sx, xs, ys)]))
+    lines = drop_overlapping(merge_fragments(lines, spacing, merge_gap), spacing)
+    return [ln for ln in lines if ln[-1, 0] - ln[0, 0] >= min_length * spacing]
+
+
+def drop_overlapping(lines: list[np.ndarray], spacing: float, max_dy: float = MERGE_DY) -> list[np.ndarray]:
+    """Drop a baseline lying along a longer one (a doubled stroke, a descender loop): over at
+    least half its length within ``max_dy`` spacings of it."""
+    lines = sorted(lines, key=lambda b: -(b[-1, 0] - b[0, 0]))
+    kept: list[np.ndarray] = []
+    for ln in lines:
+        length = max(ln[-1, 0] - ln[0, 0], 1.0)
+        doubled = False
+        for k in kept:
+            x0, x1 = max(ln[0, 0], k[0, 0]), min(ln[-1, 0], k[-1, 0])
+            if x1 - x0 < 0.5 * length:
+                continue
+            xs = np.linspace(x0, x1, 8)
+            dy = np.abs(np.interp(xs, ln[:, 0], ln[:, 1]) - np.interp(xs, k[:, 0], k[:, 1]))
+            if np.median(dy) < max_dy * spacing:
+                doubled = True
+                break
+        if not doubled:
+            kept.append(ln)
+    return kept
+
+
+def merge_fragments(lines: list[np.ndarray], spacing: float, max_gap: float = MERGE_GAP,
+                    max_dy: float = MERGE_DY) -> list[np.ndarray]:
+    """Join baselines that continue one another: the next piece starts at most ``max_gap`` line
+    spacings to the right of where one ends (or overlaps it a little) and within ``max_dy``
+    spacings of its height there. Wider gaps are column gutters and stay gaps."""
+    lines = sorted(lines, key=lambda b: b[0, 0])
+    merged = True
+    while merged:
+        merged = False
+        for i, a in enumerate(lines):
+            best, best_d = -1, np.inf
+            for j, b in enumerate(lines):
+                if j == i:
+                    continue
+                gap = b[0, 0] - a[-1, 0]
+                if not -0.3 * spacing <= gap <= max_gap * spacing:
+                    continue
+                dy = abs(b[0, 1] - a[-1, 1])
+                if dy <= max_dy * spacing and dy + 0.1 * gap < best_d:
+                    best, best_d = j, dy + 0.1 * gap
+            if best >= 0:
+                b = lines[best]
+                joined = np.concatenate([a[a[:, 0] < b[0, 0]], b])
+                lines = [ln for k, ln in enumerate(lines) if k not in (i, best)] + [joined]
+                lines.sort(key=lambda ln: ln[0, 0])
+                merged = True
+                break
     return lines
 
 
@@ -131,6 +188,7 @@ class PostProcess:
     line_threshold: float = 0.5
     descent_share: float = DESCENT_SHARE
     min_length: float = MIN_LENGTH
+    merge_gap: float = MERGE_GAP
 
     @classmethod
     def from_card(cls, values: dict) -> PostProcess:
@@ -142,7 +200,7 @@ def lines_from_maps(probs: np.ndarray, scale: float, spacing: float, post: PostP
                     ) -> tuple[list[np.ndarray], list[float], list[np.ndarray]]:
     """Baselines, line heights and polygons in page pixels from model-scale maps ``probs``
     (baseline, line area) of a page scaled by ``scale``."""
-    baselines = baselines_from_map(probs[0], spacing, post.baseline_threshold, post.min_length)
+    baselines = baselines_from_map(probs[0], spacing, post.baseline_threshold, post.min_length, post.merge_gap)
     if not baselines:
         return [], [], []
     polygons = polygons_from_map(baselines, probs[1], spacing, post.line_threshold, post.descent_share)

@@ -93,6 +93,7 @@ def segment_page(
     *,
     image_filename: str = "",
     model_dir: str | os.PathLike[str] | None = None,
+    classical: bool = False,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> Page:
@@ -101,7 +102,7 @@ def segment_page(
     ``image`` is greyscale or colour (uint8, as ``engine.imaging.load_image`` gives). The model
     is ``model_dir``, else the bundled one: a learned baseline segmenter finds the lines itself; a
     line verifier drops the classical segmenter's candidates that are not wanted text; with
-    neither, the classical segmenter alone runs. A page without visible writing —
+    neither — or with ``classical`` — the classical segmenter alone runs. A page without visible writing —
     blank, tiny, all dark — yields a ``Page`` with no regions. Raises ``ImageError`` for something that is not an image.
     """
     progress = progress or no_progress
@@ -120,7 +121,7 @@ def segment_page(
     from engine.segmentation.baseline_model import BaselineModel
     from engine.segmentation.learned import resolve_model
 
-    model = resolve_model(model_dir)
+    model = None if classical else resolve_model(model_dir)
     if isinstance(model, BaselineModel):
         baselines, heights, polygons = learned_lines(grey, model)
         method = model.name
@@ -187,10 +188,12 @@ def segment_file(
     path: str | os.PathLike[str],
     *,
     model_dir: str | os.PathLike[str] | None = None,
+    classical: bool = False,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> Page:
     """Load an image file and segment it; the page refers to the image by its file name."""
     path = Path(path)
     image = _load(path)
-    return segment_page(image, image_filename=path.name, model_dir=model_dir, progress=progress, cancel=cancel)
+    return segment_page(image, image_filename=path.name, model_dir=model_dir, classical=classical,
+                        progress=progress, cancel=cancel)

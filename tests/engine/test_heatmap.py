@@ -41,6 +41,18 @@ def test_small_gaps_are_bridged_and_specks_dropped():
     assert len(baselines_from_map(bl, S)) == 2
 
 
+def test_pieces_broken_at_word_gaps_are_joined():
+    bl, _ = maps([60, 100], gap=(150, 168))  # word gaps of 0.75 spacing on both lines
+    found = sorted(baselines_from_map(bl, S), key=lambda b: b[0, 1])
+    assert len(found) == 2
+    assert all(b[0, 0] <= 22 and b[-1, 0] >= 298 for b in found)
+    # A piece at another height is another line, however close.
+    bl = np.zeros((240, 340), np.float32)
+    cv2.line(bl, (20, 60), (140, 60), 0.9, 2)
+    cv2.line(bl, (150, 75), (300, 75), 0.9, 2)
+    assert len(baselines_from_map(bl, S)) == 2
+
+
 def test_empty_map_gives_no_lines():
     assert baselines_from_map(np.zeros((50, 50), np.float32), S) == []
     assert polygons_from_map([], np.zeros((50, 50), np.float32), S) == []
@@ -63,3 +75,12 @@ def test_polygons_follow_the_area_and_do_not_overlap():
     # A lone line reaches the whole predicted area, up to its limits.
     lone = polygons_from_map(lines[:1], area, S)[0]
     assert lone[:, 1].min() <= ys[0] - 13
+
+
+def test_a_doubled_stroke_along_a_line_is_dropped():
+    bl = np.zeros((240, 340), np.float32)
+    cv2.line(bl, (20, 60), (300, 60), 0.9, 2)
+    cv2.line(bl, (100, 64), (200, 64), 0.9, 1)  # 4 px below, half as long: the same line
+    cv2.line(bl, (100, 80), (200, 80), 0.9, 2)  # 20 px below: a line of its own
+    ys = sorted(float(np.median(b[:, 1])) for b in baselines_from_map(bl, S))
+    assert len(ys) == 2 and abs(ys[0] - 60) < 2 and abs(ys[1] - 80) < 2

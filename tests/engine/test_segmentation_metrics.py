@@ -69,7 +69,11 @@ def _write_synthetic(folder, name="synth"):
 def test_cli_segment_then_eval_seg(tmp_path, capsys):
     image = _write_synthetic(tmp_path)
     out = tmp_path / "pred"
-    assert main(["segment", str(image), "-o", str(out)]) == 0
+    # The learned default writes its PAGE-XML; the scribbled page's exact lines are the
+    # classical segmenter's job (test_segmentation.py), so the rest uses --classical.
+    assert main(["segment", str(image), "-o", str(tmp_path / "learned")]) == 0
+    assert read_document(tmp_path / "learned" / "synth.xml").metadata.get("segmenter") == "htrjand-baselines"
+    assert main(["segment", str(image), "-o", str(out), "--classical"]) == 0
     xml = out / "synth.xml"
     page = read_document(xml)
     assert page.image_filename == "synth.png" and len(list(page.lines())) == 6

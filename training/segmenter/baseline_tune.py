@@ -27,8 +27,8 @@ from engine.segmentation.page_builder import build_page
 from training.segmenter.baseline_export import card_markdown
 from training.segmenter.baseline_train import COLLECTIONS, REPO
 
-GRID_BASELINE = {"baseline_threshold": (0.3, 0.4, 0.5, 0.6), "min_length": (0.6, 1.0, 1.5, 2.0)}
-GRID_POLYGON = {"descent_share": (0.2, 0.3, 0.4, 0.5), "line_threshold": (0.35, 0.5, 0.65)}
+GRID_BASELINE = {"baseline_threshold": (0.3, 0.4, 0.5, 0.6, 0.7), "min_length": (1.0, 1.5, 2.0, 3.0)}
+GRID_POLYGON = {"descent_share": (0.1, 0.2, 0.3, 0.4), "line_threshold": (0.35, 0.5, 0.65)}
 
 
 def collect(model: BaselineModel, data: Path, limit: int = 0) -> dict[str, list]:
