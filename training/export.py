@@ -72,11 +72,7 @@ def export_model_folder(checkpoint: str | Path, out_dir: str | Path, *, name: st
     if val_metrics is None:
         val_metrics = evaluate_checkpoint(model, ck, cache_dir)
     history = ck.get("history", [])
-    init = None  # the run this one continued: its epochs and time count too
-    if cfg.get("init") and Path(cfg["init"]).is_file():
-        ick = torch.load(cfg["init"], map_location="cpu", weights_only=False)
-        init = {"checkpoint": cfg["init"], "epochs": ick["epoch"],
-                "cpu_time_s": round(ick["elapsed"], 1), "history": ick.get("history", [])}
+    init = init_chain(cfg.get("init"))  # the runs this one continued: their epochs and time count too
     card = {
         "name": name,
         "version": time.strftime("%Y.%m.%d"),
@@ -165,13 +161,33 @@ Created {card['created']}. Line images come from `engine.recognition.lines.cut_l
 """
 
 
+def init_chain(path: str | None) -> dict | None:
+    """The checkpoint a run continued and, through their own ``init``, every run before it:
+    epochs and CPU time summed over the chain, the direct parent's history."""
+    if not path or not Path(path).is_file():
+        return None
+    out: dict = {"checkpoint": path, "epochs": 0, "cpu_time_s": 0.0, "history": None, "chain": []}
+    seen: set[str] = set()
+    while path and Path(path).is_file() and path not in seen:
+        seen.add(path)
+        ick = torch.load(path, map_location="cpu", weights_only=False)
+        out["chain"].append(path)
+        out["epochs"] += int(ick["epoch"])
+        out["cpu_time_s"] = round(out["cpu_time_s"] + float(ick["elapsed"]), 1)
+        if out["history"] is None:
+            out["history"] = ick.get("history", [])
+        path = (ick.get("train_config") or {}).get("init")
+    return out
+
+
 def init_text(training: dict) -> str:
     """One sentence on the checkpoint this run continued, if any."""
     init = training.get("initialised_from")
     if not init:
         return ""
     total = (training["cpu_time_s"] + init["cpu_time_s"]) / 60
-    return (f"\nContinued from {init['checkpoint']} ({init['epochs']} epochs, "
+    before = f"{len(init['chain'])} runs, " if len(init.get("chain", [])) > 1 else ""
+    return (f"\nContinued from {init['checkpoint']} ({before}{init['epochs']} epochs, "
             f"{init['cpu_time_s'] / 60:.1f} min): {training['epochs'] + init['epochs']} epochs "
             f"and {total:.1f} min of training in all.")
 
@@ -182,9 +198,12 @@ def comparison_text(card: dict) -> str:
     if not comp:
         return ""
     rows = "\n".join(f"| {k} | {v:.2%} |" for k, v in comp["val_cer_greedy"].items())
+    phase3 = comp.get("phase3")
+    then = (f"\n\nPhase 3: {phase3['continues']} trained on alone for {phase3['minutes']:g} more "
+            f"minutes: best val CER {phase3['val_cer_greedy']:.2%}." if phase3 else "")
     return (f"## Distillation vs alone (same CPU time, {comp['budget_min_per_phase']} min per "
-            f"phase)\n| run | best val CER (greedy) |\n|---|---|\n{rows}\n\nShipped: "
-            f"{comp['shipped']}. {comp['note']}.\n\nRebuild: `{card.get('recipe', '')}`\n")
+            f"phase)\n| run | best val CER (greedy) |\n|---|---|\n{rows}\n\nPhase-2 winner: "
+            f"{comp['shipped']}. {comp['note']}.{then}\n\nRebuild: `{card.get('recipe', '')}`\n")
 
 
 def decoding_text(card: dict) -> str:

@@ -5,11 +5,13 @@
 2. in parallel: the phase-1 student continued alone, and the same student continued with
    distillation from the phase-1 teacher (``configs/phase2.json``, same budget and schedule).
 
-The better of the two phase-2 students (val CER) is exported; the card records both, so the
-distilled-vs-alone comparison is measured, not assumed. Last, a character 5-gram LM of the
+The better of the two phase-2 students (val CER) wins; the card records both, so the
+distilled-vs-alone comparison is measured, not assumed. With ``--phase3-min`` the winner is
+then trained on alone (same config, a fresh schedule) for that many minutes, and the result is
+exported if it reads the val lines better. Last, a character 5-gram LM of the
 training texts is written beside it and its beam-search weights are chosen on val lines.
 
-    python -m training.recipe --runs runs/recipe --phase-min 45 \
+    python -m training.recipe --runs runs/recipe --phase-min 48 --phase3-min 110 \
         --out resources/models/htrjand-student
 
 Re-running the same command resumes: finished runs (``done.json``) are skipped, unfinished ones
@@ -53,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=Path("runs/recipe"))
     parser.add_argument("--phase-min", type=float, default=45.0,
                         help="training minutes of each run (both phases)")
+    parser.add_argument("--phase3-min", type=float, default=0.0,
+                        help="then continue the phase-2 winner alone for this many minutes (0: no phase 3)")
     parser.add_argument("--out", type=Path, default=Path("resources/models/htrjand-student"))
     parser.add_argument("--max-train-lines", type=int, help="subset, for a quick smoke run")
     args = parser.parse_args(argv)
@@ -71,16 +75,25 @@ def main(argv: list[str] | None = None) -> int:
         n: round(v["best_cer"], 4) for n, v in results.items()}, "shipped": winner,
         "note": "phase 2 continues the phase-1 student for the same CPU time, alone or "
                 "distilled (alpha * CTC + (1 - alpha) * T^2 * KL) from the phase-1 teacher"}
+    shipped, recipe = winner, f"python -m training.recipe --runs {r} --phase-min {m}"
+    if args.phase3_min > 0:
+        wait_all([launch(r / "student-phase3", "student", "phase2.json", args.phase3_min,
+                         extra + ["--init", str(r / winner / "best.pt")])])
+        results["student-phase3"] = json.loads((r / "student-phase3" / "done.json").read_text())
+        if results["student-phase3"]["best_cer"] < results[winner]["best_cer"]:
+            shipped = "student-phase3"
+        recipe += f" --phase3-min {args.phase3_min:g}"
+        comparison["phase3"] = {"continues": winner, "minutes": args.phase3_min,
+                                "val_cer_greedy": round(results["student-phase3"]["best_cer"], 4)}
     print(json.dumps(comparison, indent=1), flush=True)
     from training.export import export_model_folder
 
-    export_model_folder(r / winner / "best.pt", args.out, name=args.out.name,
+    export_model_folder(r / shipped / "best.pt", args.out, name=args.out.name,
                         extra={"distillation_comparison": comparison,
-                               "recipe": f"python -m training.recipe --runs {r} "
-                                         f"--phase-min {m} --out {args.out}",
+                               "recipe": f"{recipe} --out {args.out}",
                                "runs_training_min": {n: round(v["elapsed_s"] / 60, 1)
                                                      for n, v in results.items()}})
-    print(f"exported {winner} to {args.out}", flush=True)
+    print(f"exported {shipped} to {args.out}", flush=True)
     from training.lm_tune import tune
 
     decoding = tune(args.out)  # character LM + beam settings chosen on val lines
