@@ -40,3 +40,23 @@ def test_nothing_safe_means_nothing_offered() -> None:
     bad = [_row("the house", "the house", "the horse", 5.0) for _ in range(5)]
     th, ev = choose_thresholds({"en": bad})
     assert th["gain"] == NEVER and ev["en"]["suggestions"] == 0
+
+
+def test_cached_readings_are_bound_to_the_model(tmp_path, shared_data, toy_model_dir):
+    """A cache of val readings is reused for the same model and read again for another one
+    (a retrained bundled student must not be tuned on its predecessor's output)."""
+    import json
+
+    from training.postcorrect.pairs import _stamp_path, recognized_lines
+
+    cache = tmp_path / "val-poilus.jsonl"
+    first = recognized_lines("poilus", "val", toy_model_dir, cache=cache, limit=3)
+    assert len(first) == 3 and _stamp_path(cache).is_file()
+    rows = [json.loads(r) for r in cache.read_text().splitlines()]
+    for row in rows:
+        row["text"] = "STALE"
+    cache.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert [ln.text for ln in recognized_lines("poilus", "val", toy_model_dir, cache=cache, limit=3)] == ["STALE"] * 3
+    _stamp_path(cache).write_text("another model\n")
+    again = recognized_lines("poilus", "val", toy_model_dir, cache=cache, limit=3)
+    assert [ln.text for ln in again] == [ln.text for ln in first]

@@ -82,7 +82,9 @@ def recognized_lines(collection: str, split: str, model_dir: str | Path, *,
     ``cache``: a JSON-lines file; read if present, else written (atomically) after the run.
     ``limit``: only the first ``limit`` lines (tests).
     """
-    if cache is not None and Path(cache).is_file():
+    stamp = _model_stamp(model_dir)
+    if cache is not None and Path(cache).is_file() and _stamp_path(cache).is_file() \
+            and _stamp_path(cache).read_text().strip() == stamp:
         return _read_cache(Path(cache))
     from engine.recognition.recognizer import Recognizer
 
@@ -108,7 +110,21 @@ def recognized_lines(collection: str, split: str, model_dir: str | Path, *,
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(cache), "".join(
             json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in out))
+        atomic_write_text(_stamp_path(cache), stamp + "\n")
     return out
+
+
+def _stamp_path(cache: str | Path) -> Path:
+    return Path(str(cache) + ".model")
+
+
+def _model_stamp(model_dir: str | Path) -> str:
+    """What a cache of a model's readings is valid for: the hash of its ``model.onnx`` (a cache
+    made by an earlier version of the bundled model is read again, not reused)."""
+    import hashlib
+
+    path = Path(model_dir) / "model.onnx"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
 
 
 def checkpoint_lines(collection: str, split: str, checkpoint: str | Path, *,
