@@ -296,7 +296,9 @@ def _connect(options: BatchOptions):
 def _ignore_interrupts_plugin():
     """A worker plugin for local worker processes: Ctrl-C on the terminal reaches the whole
     process group; the client handles it (stops cleanly, closes the cluster), so the workers
-    ignore it instead of each printing a KeyboardInterrupt traceback."""
+    ignore it instead of each printing a KeyboardInterrupt traceback. For the same reason a
+    worker whose last heartbeat races the scheduler's shutdown does not log that as an error
+    with a traceback: on a local cluster the client closing it is the only cause."""
     from distributed.diagnostics.plugin import WorkerPlugin
 
     class IgnoreInterrupts(WorkerPlugin):
@@ -306,8 +308,14 @@ def _ignore_interrupts_plugin():
 
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+            logging.getLogger("distributed.worker").addFilter(_drop_shutdown_heartbeat)
 
     return IgnoreInterrupts()
+
+
+def _drop_shutdown_heartbeat(record: logging.LogRecord) -> bool:
+    """Logging filter: False for a local worker's failed heartbeat (the scheduler has closed)."""
+    return not str(record.msg).startswith("Failed to communicate with scheduler during heartbeat")
 
 
 def _worker_count(client, options: BatchOptions) -> int:
