@@ -61,6 +61,10 @@ def export_model_folder(checkpoint: str | Path, out_dir: str | Path, *, name: st
     Val CER/WER per collection are recomputed on the val splits unless ``val_metrics`` is given.
     """
     model, ck = load_checkpoint_model(checkpoint)
+    cfg = ck["train_config"]
+    # Read the runs this one continued before anything is written: the parent may be the very
+    # model folder being replaced. Their epochs and time count too.
+    init = init_chain(cfg.get("init"))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "model.onnx", onnx_bytes(model))
@@ -68,11 +72,9 @@ def export_model_folder(checkpoint: str | Path, out_dir: str | Path, *, name: st
     torch.save({"model": model.state_dict(), "net": ck["net"], "charset": ck["charset"],
                 "train_config": ck["train_config"]}, pt)
     atomic_write_bytes(out / "model.pt", pt.getvalue())
-    cfg = ck["train_config"]
     if val_metrics is None:
         val_metrics = evaluate_checkpoint(model, ck, cache_dir)
     history = ck.get("history", [])
-    init = init_chain(cfg.get("init"))  # the runs this one continued: their epochs and time count too
     card = {
         "name": name,
         "version": time.strftime("%Y.%m.%d"),
@@ -172,12 +174,29 @@ def init_chain(path: str | None) -> dict | None:
         seen.add(path)
         ick = torch.load(path, map_location="cpu", weights_only=False)
         out["chain"].append(path)
+        if "epoch" not in ick:  # a model folder's model.pt: its card already sums its chain
+            _add_model_folder(out, Path(path).parent / "card.json")
+            break
         out["epochs"] += int(ick["epoch"])
         out["cpu_time_s"] = round(out["cpu_time_s"] + float(ick["elapsed"]), 1)
         if out["history"] is None:
             out["history"] = ick.get("history", [])
         path = (ick.get("train_config") or {}).get("init")
     return out
+
+
+def _add_model_folder(out: dict, card_path: Path) -> None:
+    """Count a model folder's training (from its card, with everything it continued)."""
+    if not card_path.is_file():
+        return
+    t = json.loads(card_path.read_text(encoding="utf-8")).get("training", {})
+    parent = t.get("initialised_from") or {}
+    out["epochs"] += int(t.get("epochs", 0)) + int(parent.get("epochs", 0))
+    out["cpu_time_s"] = round(out["cpu_time_s"] + float(t.get("cpu_time_s", 0.0))
+                              + float(parent.get("cpu_time_s", 0.0)), 1)
+    if out["history"] is None:
+        out["history"] = t.get("history", [])
+    out["chain"].extend(parent.get("chain", []))
 
 
 def init_text(training: dict) -> str:

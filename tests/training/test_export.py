@@ -75,3 +75,30 @@ def test_model_folder(tmp_path: Path) -> None:
 
     res = Recognizer(out, device="cpu").recognize_images([np.full((64, 100), 255, np.uint8)])
     assert len(res) == 1
+
+
+def test_continuing_a_model_folder_counts_its_training_when_replacing_it(tmp_path: Path) -> None:
+    """A run started from a shipped model folder's model.pt and exported back into that folder
+    keeps the folder's earlier epochs and CPU time in the new card (read before overwriting)."""
+    from training.charset import Charset
+    from training.config import TrainConfig
+    from training.export import export_model_folder
+
+    chars = Charset(list(" abc"))
+    model = HtrJandNet(replace(STUDENT, num_classes=chars.num_classes))
+    metrics = {"all": {"cer": 0.5, "wer": 0.9, "lines": 3}}
+    first = tmp_path / "first.pt"
+    torch.save({"model": model.state_dict(), "net": model.cfg.to_dict(), "charset": chars.chars,
+                "train_config": TrainConfig().to_dict(), "epoch": 4, "step": 10,
+                "elapsed": 60.0, "history": [{"epoch": 4}]}, first)
+    folder = export_model_folder(first, tmp_path / "m", name="toy", val_metrics=metrics)
+    cont = tmp_path / "cont.pt"
+    cfg = TrainConfig(init=str(folder / "model.pt")).to_dict()
+    torch.save({"model": model.state_dict(), "net": model.cfg.to_dict(), "charset": chars.chars,
+                "train_config": cfg, "epoch": 3, "step": 9, "elapsed": 30.0, "history": []}, cont)
+    export_model_folder(cont, folder, name="toy", val_metrics=metrics)
+    training = json.loads((folder / "card.json").read_text())["training"]
+    init = training["initialised_from"]
+    assert (training["epochs"], init["epochs"], init["cpu_time_s"]) == (3, 4, 60.0)
+    assert init["history"] == [{"epoch": 4}]
+    assert "7 epochs" in (folder / "card.md").read_text()
