@@ -60,3 +60,25 @@ def test_cached_readings_are_bound_to_the_model(tmp_path, shared_data, toy_model
     _stamp_path(cache).write_text("another model\n")
     again = recognized_lines("poilus", "val", toy_model_dir, cache=cache, limit=3)
     assert [ln.text for ln in again] == [ln.text for ln in first]
+
+
+def test_retune_rewrites_only_the_card(tmp_path, monkeypatch) -> None:
+    """``--retune``: new thresholds from the new readings go into card.json and card.md; the
+    exported graphs are not touched."""
+    import json
+    import shutil
+
+    from training.data import REPO
+    from training.postcorrect import tune
+
+    folder = tmp_path / "pc"
+    shutil.copytree(REPO / "resources" / "models" / "htrjand-postcorrect", folder)
+    graphs = {p.name: p.read_bytes() for p in folder.glob("*.onnx")}
+    good = [_row("the house", "the hovse", "the house", 4.0 + k / 10) for k in range(6)]
+    monkeypatch.setattr(tune, "score_val", lambda model_dir, runs, threads=0: {"en": good})
+    assert tune.main(["--retune", str(folder), "--runs", str(tmp_path / "runs")]) == 0
+    card = json.loads((folder / "card.json").read_text())
+    assert card["thresholds_tuned"] and card["thresholds"]["gain"] < NEVER
+    assert card["evaluation"]["val"]["en"]["suggestions"] == 6
+    assert str(card['thresholds']['gain']) in (folder / "card.md").read_text()
+    assert {p.name: p.read_bytes() for p in folder.glob("*.onnx")} == graphs

@@ -12,6 +12,11 @@ gets ``min_suggestions`` or more. When nothing qualifies, the thresholds offer n
 
     python -m training.postcorrect.tune --hf runs/postcorrect/t5/best \
         --out resources/models/htrjand-postcorrect
+
+When the recognizer changes but the corrector does not, ``--retune`` tunes the thresholds of an
+exported model folder again (on the new recognizer's val readings) and rewrites its card only:
+
+    python -m training.postcorrect.tune --retune resources/models/htrjand-postcorrect
 """
 
 from __future__ import annotations
@@ -146,14 +151,40 @@ def export_and_tune(hf_dir: Path, out_dir: Path, *, runs: Path,
     return tuning
 
 
+def retune(model_dir: Path, *, runs: Path, threads: int = 0) -> dict:
+    """Tune the thresholds of the exported corrector in ``model_dir`` again and rewrite its
+    card (json and text) with them; the ONNX files are left as they are."""
+    from engine.atomic import atomic_write_text
+    from training.postcorrect.export import card_markdown
+
+    card_path = model_dir / "card.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    thresholds, evaluation = choose_thresholds(score_val(model_dir, runs, threads=threads))
+    tuning = {**card.get("evaluation", {}), "thresholds": thresholds, "val": evaluation,
+              "recognizer": BUNDLED_STUDENT.name}
+    card.update(thresholds=thresholds, thresholds_tuned=True, evaluation=tuning)
+    atomic_write_text(card_path, json.dumps(card, ensure_ascii=False, indent=1))
+    atomic_write_text(model_dir / "card.md", card_markdown(card))
+    print(json.dumps(tuning, indent=1))
+    return tuning
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hf", type=Path, required=True, help="a save_pretrained T5 folder")
-    parser.add_argument("--out", type=Path, required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--hf", type=Path, help="a save_pretrained T5 folder (with --out)")
+    source.add_argument("--retune", type=Path, metavar="MODEL_DIR",
+                        help="an exported post-corrector folder: tune its thresholds again")
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "postcorrect")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.retune:
+        retune(args.retune, runs=args.runs, threads=args.threads)
+        return 0
+    if args.out is None:
+        parser.error("--hf needs --out")
     summary = args.runs / "t5" / "summary.json"
     training = json.loads(summary.read_text()) if summary.is_file() else None
     export_and_tune(args.hf, args.out, runs=args.runs, training=training, threads=args.threads)
