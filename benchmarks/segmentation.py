@@ -5,9 +5,10 @@
     python benchmarks/segmentation.py --limit 5       # a quick look
 
 Our segmenter runs in this process, one page at a time, timed from the loaded image to the
-written PAGE-XML. kraken is installed by this script into its own virtual environment (never a
-project dependency; see ../shared/docs/ANCHORS.md) and timed per page as a subprocess, model
-loading included, as an archivist would run it. Both outputs are scored by the same code as
+written PAGE-XML. kraken is installed into its own virtual environment by
+``benchmarks/kraken.sh install`` (never a project dependency; see ../shared/docs/ANCHORS.md;
+$KRAKEN_VENV, default runs/kraken/venv) and timed per page as a subprocess, model loading
+included, as an archivist would run it. Both outputs are scored by the same code as
 ``htrjand eval-seg``.
 """
 
@@ -31,7 +32,7 @@ from engine.segmentation.evaluate import collection_from_dir, evaluate, index_pr
 
 DATA = Path(os.environ.get("HTRJAND_SHARED_DATA", REPO.parent / "shared" / "data"))
 COLLECTIONS = {"hooker": "split_val.txt", "poilus": "split_val.txt"}
-KRAKEN_VENV = Path(os.environ.get("HTRJAND_KRAKEN_VENV", Path.home() / ".cache" / "htrjand-bench" / "kraken-venv"))
+KRAKEN_VENV = Path(os.environ.get("KRAKEN_VENV", REPO / "runs" / "kraken" / "venv"))
 
 
 def image_of(xml: Path) -> Path:
@@ -55,18 +56,11 @@ def run_ours(collections, out: Path, model_dir: str | None, classical: bool = Fa
 
 
 def ensure_kraken() -> Path:
+    """kraken's executable, installed first by kraken.sh (the one installer) when missing."""
     exe = KRAKEN_VENV / "bin" / "kraken"
-    if exe.exists():
-        return exe
-    print(f"installing kraken 7.1.1 into {KRAKEN_VENV} (once) ...", file=sys.stderr)
-    KRAKEN_VENV.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", str(KRAKEN_VENV)], check=True)
-    pip = str(KRAKEN_VENV / "bin" / "pip")
-    subprocess.run([pip, "install", "torch==2.13.0"], check=True)
-    subprocess.run([pip, "install", "kraken==7.1.1", "torch==2.13.0"], check=True)
-    fix = REPO.parent / "tools" / "fix_torchvision_cpu.sh"
-    if fix.exists():
-        subprocess.run(["bash", str(fix), str(KRAKEN_VENV)], check=True)
+    if not exe.exists():
+        subprocess.run(["bash", str(REPO / "benchmarks" / "kraken.sh"), "install"], check=True,
+                       env=dict(os.environ, KRAKEN_VENV=str(KRAKEN_VENV)))
     return exe
 
 
