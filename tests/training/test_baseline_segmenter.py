@@ -90,6 +90,20 @@ def test_train_resume_export_and_segment(data_dir, tmp_path, sample_image):
     for line in page.lines():  # whatever a barely trained model finds is well formed
         assert len(line.baseline) >= 2 and len(line.polygon) >= 4
 
+    # Continuing the exported folder in place: its weights are the start, its training counts.
+    before = card["training"]
+    more = ["--data", str(data_dir), "--run-dir", str(tmp_path / "run2"), "--batch", "2",
+            "--crop", "64", "--check-every", "2", "--val-crops", "4", "--minutes", "0.03",
+            "--init", str(out), "--out", str(out)]
+    assert baseline_train.main(more) == 0
+    assert "initialised from" in (tmp_path / "run2" / "train.log").read_text()
+    t = json.loads((out / "card.json").read_text())["training"]
+    assert t["initialised_from"]["steps"] == before["steps"]
+    assert t["total_steps"] == before["steps"] + t["steps"]
+    assert t["total_minutes"] == pytest.approx(before["minutes"] + t["minutes"], abs=0.11)
+    assert len(t["commands"]) == 2 and "--init" in t["commands"][1]
+    assert "Continued from" in (out / "card.md").read_text()
+
 
 def card_channels(folder):
     return torch.load(folder / "model.pt", weights_only=False)["channels"]

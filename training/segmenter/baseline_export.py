@@ -19,8 +19,10 @@ NAME = "htrjand-baselines"
 
 
 def export(checkpoint: Path, folder: Path, *, train_pages: int, minutes: float, steps: int, threads: int,
-           postprocess: dict | None = None, metrics: dict | None = None) -> Path:
-    """Write the model folder; ``postprocess`` settings default to ``PostProcess()``."""
+           postprocess: dict | None = None, metrics: dict | None = None,
+           init: dict | None = None) -> Path:
+    """Write the model folder; ``postprocess`` settings default to ``PostProcess()``.
+    ``init``: what this run continued (``baseline_train.initial_weights``), added to the totals."""
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
     model = BaselineUNet(tuple(ck["channels"]))
     model.load_state_dict(ck["model"])
@@ -33,6 +35,10 @@ def export(checkpoint: Path, folder: Path, *, train_pages: int, minutes: float, 
                                     "logits": {0: "batch", 2: "height", 3: "width"}})
     torch.save({"model": model.state_dict(), "channels": list(model.channels)}, folder / "model.pt")
     params = int(sum(p.numel() for p in model.parameters()))
+    command = ("python -m training.segmenter.baseline_train --run-dir "
+               f"runs/segmenter{'-2' if init else ''} --minutes {round(minutes)}"
+               + (f" --init {init['from']}" if init else "")
+               + " --out resources/models/segmentation/baselines")
     card = {
         "name": NAME,
         "task": TASK,
@@ -48,12 +54,16 @@ def export(checkpoint: Path, folder: Path, *, train_pages: int, minutes: float, 
             "data": "hooker split_train + poilus split_train (../shared/data); val splits for checkpoint choice",
             "pages": train_pages, "minutes": round(minutes, 1), "steps": steps, "cpu_threads": threads,
             "best_check": ck.get("entry"),
-            "command": "python -m training.segmenter.baseline_train --run-dir runs/segmenter "
-                       f"--minutes {round(minutes)} --out resources/models/segmentation/baselines",
+            "command": command,
         },
         "metrics": metrics or {},
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    if init:
+        card["training"].update(
+            initialised_from=init, total_minutes=round(init["minutes"] + minutes, 1),
+            total_steps=init["steps"] + steps,
+            commands=[c for c in (init.get("command") or []) if c] + [command])
     atomic_write_text(folder / "card.json", json.dumps(card, indent=1) + "\n")
     atomic_write_text(folder / "card.md", card_markdown(card))
     return folder
@@ -68,6 +78,11 @@ def card_markdown(card: dict) -> str:
              "## Training",
              f"{t['data']}: {t['pages']} pages, {t['steps']} steps, {t['minutes']} min on {t['cpu_threads']} CPU thread(s).",
              f"Command: `{t['command']}`", ""]
+    if t.get("initialised_from"):
+        lines[-1:-1] = [f"Continued from {t['initialised_from']['from']} "
+                        f"({t['initialised_from']['minutes']:g} min, {t['initialised_from']['steps']} steps): "
+                        f"{t['total_minutes']} min and {t['total_steps']} steps in all, by these commands in turn:",
+                        *[f"- `{c}`" for c in t["commands"]]]
     if card["metrics"]:
         lines += ["## Validation (`python benchmarks/segmentation.py`)", "",
                   "| collection | line P | line R | line F1 (IoU >= 0.5) | baseline F1 |", "|---|---|---|---|---|"]

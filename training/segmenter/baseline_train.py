@@ -7,6 +7,13 @@ Random crops of the pages (``pagemaps.random_crop``) are the training examples; 
 binary cross-entropy on both maps plus a Dice term on the thin baseline map. A fixed set of crops
 from the val splits picks the best checkpoint. ``last.pt`` is written at every check, and a run
 started again with the same ``--run-dir`` resumes from it (the time already spent counts).
+
+``--init`` continues an earlier model (a model folder such as the bundled one, or a ``best.pt``)
+with a fresh optimiser and schedule; its card records what it continued, so the total training
+stays on record:
+
+    python -m training.segmenter.baseline_train --run-dir runs/segmenter-2 --minutes 50 \
+        --init resources/models/segmentation/baselines --out resources/models/segmentation/baselines
 """
 
 from __future__ import annotations
@@ -94,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-crops", type=int, default=96)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="export the best checkpoint to this model folder")
+    parser.add_argument("--init", type=Path,
+                        help="start from this model folder's (or checkpoint's) weights")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -122,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         opt.load_state_dict(ck["opt"])
         state = ck["state"]
         log(f"resumed at step {state['step']} ({state['elapsed_s'] / 60:.1f} min spent)")
+    elif args.init:
+        weights, state["init"] = initial_weights(args.init)
+        model.load_state_dict(weights)
+        log(f"initialised from {args.init} ({state['init']['minutes']} min, "
+            f"{state['init']['steps']} steps before)")
     n_params = sum(p.numel() for p in model.parameters())
     log(f"U-Net {DEFAULT_CHANNELS}: {n_params} parameters; {len(train_pages)} train / "
         f"{len(val_pages)} val pages; crops {args.crop}, batch {args.batch}, {args.threads} thread(s)")
@@ -169,9 +183,28 @@ def main(argv: list[str] | None = None) -> int:
         from training.segmenter.baseline_export import export
 
         export(run / "best.pt", args.out, train_pages=len(train_pages), minutes=state["elapsed_s"] / 60,
-               steps=state["step"], threads=args.threads)
+               steps=state["step"], threads=args.threads, init=state.get("init"))
         log(f"exported to {args.out}")
     return 0
+
+
+def initial_weights(path: Path) -> tuple[dict, dict]:
+    """The weights to continue and what they had behind them (minutes, steps, the command),
+    from a model folder (its ``model.pt`` and card) or a training checkpoint."""
+    folder = path if path.is_dir() else None
+    ck = torch.load(folder / "model.pt" if folder else path, map_location="cpu", weights_only=False)
+    if tuple(ck.get("channels", DEFAULT_CHANNELS)) != tuple(DEFAULT_CHANNELS):
+        raise SystemExit(f"{path}: channels {ck.get('channels')} differ from {DEFAULT_CHANNELS}")
+    info = {"from": str(path), "minutes": 0.0, "steps": 0, "command": None}
+    card = folder / "card.json" if folder else None
+    if card and card.is_file():
+        t = json.loads(card.read_text(encoding="utf-8")).get("training", {})
+        info.update(minutes=float(t.get("total_minutes", t.get("minutes", 0.0))),
+                    steps=int(t.get("total_steps", t.get("steps", 0))),
+                    command=t.get("commands") or [t.get("command")])
+    elif ck.get("entry"):
+        info.update(minutes=float(ck["entry"]["minutes"]), steps=int(ck["entry"]["step"]))
+    return ck["model"], info
 
 
 if __name__ == "__main__":
