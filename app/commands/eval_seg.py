@@ -2,7 +2,10 @@
 
 Line precision/recall/F1 count a predicted line as right when its polygon overlaps one
 ground-truth line at IoU >= 0.5 (one-to-one); the baseline scores are cBAD-style point
-precision/recall within a quarter of the line spacing. ``--cer`` adds the end-to-end page CER
+precision/recall within a quarter of the line spacing. P-ann / F1-ann leave out unmatched
+predictions outside what the ground truth annotates line by line (its text regions that hold
+lines): writing a partial transcription leaves out, such as a registry's stamps, is found but
+has nothing to match. ``--cer`` adds the end-to-end page CER
 (recognised text of the predicted lines against the ground-truth text) when a recognition model
 is available.
 """
@@ -53,14 +56,16 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(out, indent=2))
         return 0
-    header = f"{'collection':<14}{'pages':>6}{'GT':>6}{'pred':>6}{'P':>8}{'R':>8}{'F1':>8}{'IoU':>7}{'BL-P':>8}{'BL-R':>8}{'BL-F1':>8}{'CER':>8}"
+    header = (f"{'collection':<14}{'pages':>6}{'GT':>6}{'pred':>6}{'P':>8}{'R':>8}{'F1':>8}"
+              f"{'P-ann':>8}{'F1-ann':>8}{'IoU':>7}{'BL-P':>8}{'BL-R':>8}{'BL-F1':>8}{'CER':>8}")
     print(header)
     for r in results:
         d = r.scores.as_dict()
         cer = f"{r.cer:.4f}" if r.cer is not None else "-"
         print(
             f"{r.name:<14}{d['pages']:>6}{d['gt_lines']:>6}{d['pred_lines']:>6}{d['precision']:>8.4f}"
-            f"{d['recall']:>8.4f}{d['f1']:>8.4f}{d['mean_iou_matched']:>7.3f}{d['baseline_precision']:>8.4f}"
+            f"{d['recall']:>8.4f}{d['f1']:>8.4f}{d['precision_annotated']:>8.4f}{d['f1_annotated']:>8.4f}"
+            f"{d['mean_iou_matched']:>7.3f}{d['baseline_precision']:>8.4f}"
             f"{d['baseline_recall']:>8.4f}{d['baseline_f1']:>8.4f}{cer:>8}"
         )
     for r in results:

@@ -8,6 +8,12 @@
   pixels; a ground-truth point is found (recall) when a predicted baseline passes within a
   tolerance, a predicted point is right (precision) when a ground-truth baseline passes within
   it. The tolerance scales with the page's line spacing (a quarter of it), as cBAD's does.
+* Ground truth that transcribes only part of a page (a will without the registry's stamps and
+  notes written beside it) makes real lines found elsewhere count as false. A second precision
+  therefore leaves out unmatched predictions lying outside the annotated area (the ground
+  truth's text regions that hold lines, or the box around its lines when it has none):
+  ``precision_annotated``.
+  It is a diagnostic beside the standard figures, never a replacement for them.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class SegScores:
     tp: int = 0
     fp: int = 0
     fn: int = 0
+    fp_outside: int = 0  # unmatched predictions outside the annotated area (see the module doc)
     iou_sum: float = 0.0
     bl_gt_points: int = 0
     bl_gt_found: int = 0
@@ -42,7 +49,7 @@ class SegScores:
     notes: list[str] = field(default_factory=list)
 
     def add(self, other: SegScores) -> None:
-        for name in ("pages", "tp", "fp", "fn", "bl_gt_points", "bl_gt_found", "bl_pred_points", "bl_pred_right"):
+        for name in ("pages", "tp", "fp", "fn", "fp_outside", "bl_gt_points", "bl_gt_found", "bl_pred_points", "bl_pred_right"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.iou_sum += other.iou_sum
         self.seconds += other.seconds
@@ -55,6 +62,15 @@ class SegScores:
     @property
     def precision(self) -> float:
         return self._ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def precision_annotated(self) -> float:
+        return self._ratio(self.tp, self.tp + self.fp - self.fp_outside)
+
+    @property
+    def f1_annotated(self) -> float:
+        p, r = self.precision_annotated, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
 
     @property
     def recall(self) -> float:
@@ -89,6 +105,9 @@ class SegScores:
             "pred_lines": self.tp + self.fp,
             "precision": round(self.precision, 4),
             "recall": round(self.recall, 4),
+            "precision_annotated": round(self.precision_annotated, 4),
+            "f1_annotated": round(self.f1_annotated, 4),
+            "pred_outside_annotated": self.fp_outside,
             "f1": round(self.f1, 4),
             "mean_iou_matched": round(self.mean_iou, 4),
             "baseline_precision": round(self.bl_precision, 4),
@@ -201,6 +220,54 @@ def _near(points: np.ndarray, others: np.ndarray, tol: float) -> int:
     return found
 
 
+OUTSIDE_SHARE = 0.9  # a prediction is outside when at least this share of it is
+
+
+def annotated_area(gt: Page, scale: float = RASTER_SCALE) -> np.ndarray | None:
+    """Mask (at ``scale``) of what the ground truth annotates line by line: its text regions
+    that hold lines (a region without lines marks writing left untranscribed), or the box
+    around its lines when no such region has a polygon; None for a page with neither."""
+    polys = [r.polygon for r in gt.regions if len(r.polygon) >= 3 and r.lines]
+    if not polys:
+        pts = [p for ln in gt.lines() for p in list(ln.polygon) + list(ln.baseline)]
+        if not pts:
+            return None
+        (x0, y0), (x1, y1) = np.min(pts, axis=0), np.max(pts, axis=0)
+        polys = [[(x0, y0), (x1, y0), (x1, y1), (x0, y1)]]
+    all_pts = np.concatenate([np.asarray(q, np.float64) for q in polys])
+    w = int(np.ceil(max(gt.width or 0, all_pts[:, 0].max() + 1) * scale)) + 1
+    h = int(np.ceil(max(gt.height or 0, all_pts[:, 1].max() + 1) * scale)) + 1
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mask, [np.round(np.asarray(q, np.float64) * scale).astype(np.int32)
+                        for q in polys], 1)
+    return mask
+
+
+def count_outside(polygons: list[list[tuple[int, int]]], gt: Page,
+                  scale: float = RASTER_SCALE) -> int:
+    """How many of ``polygons`` lie (by area, at least ``OUTSIDE_SHARE``) outside the ground
+    truth's annotated area."""
+    if not polygons:
+        return 0
+    area = annotated_area(gt, scale)
+    if area is None:
+        return 0
+    n = 0
+    for poly in polygons:
+        r = _raster(poly, scale)
+        if r is None:
+            continue
+        m, x0, y0 = r
+        h, w = area.shape
+        crop = np.zeros_like(m)
+        ys, xs = slice(max(y0, 0), min(y0 + m.shape[0], h)), slice(max(x0, 0), min(x0 + m.shape[1], w))
+        if ys.start < ys.stop and xs.start < xs.stop:
+            crop[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0] = area[ys, xs]
+        inside = int(np.count_nonzero(m & crop))
+        n += inside <= (1 - OUTSIDE_SHARE) * int(m.sum())
+    return n
+
+
 def score_page(pred: Page, gt: Page) -> SegScores:
     """Line detection and baseline scores of one predicted page against its ground truth."""
     pred_lines = [ln for ln in pred.lines() if len(ln.polygon) >= 3]
@@ -216,6 +283,9 @@ def score_page(pred: Page, gt: Page) -> SegScores:
     s.fp = len(pred_lines) - s.tp
     s.fn = len(gt_lines) - s.tp
     s.iou_sum = sum(m[2] for m in matches)
+    matched = {m[0] for m in matches}
+    s.fp_outside = count_outside(
+        [ln.polygon for i, ln in enumerate(pred_lines) if i not in matched], gt)
     gt_bl = [ln.baseline for ln in gt.lines() if ln.baseline]
     pr_bl = [ln.baseline for ln in pred.lines() if ln.baseline]
     spacing = baseline_spacing(gt_bl) or 0.02 * max(gt.height, 1)

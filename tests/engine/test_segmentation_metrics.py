@@ -51,6 +51,25 @@ def test_perfect_split_and_missing_lines():
     assert s.bl_precision == 1.0
 
 
+def test_lines_outside_the_annotated_area_are_counted_apart():
+    """A will transcribed without the registry's note below it: a line found in the note's
+    (lineless) region is a false positive by the standard precision, not by the annotated one."""
+    lines = [(box(100, 100 + 100 * i, 900, 160 + 100 * i), [(100, 150 + 100 * i), (900, 150 + 100 * i)])
+             for i in range(3)]
+    gt = page_with(lines)
+    gt.regions[0].polygon = box(50, 50, 950, 450)
+    gt.regions.append(Region(id="stamp", polygon=box(50, 700, 950, 900)))  # not transcribed
+    found = lines + [(box(100, 750, 800, 810), [(100, 800), (800, 800)]),  # in the stamp
+                     (box(100, 330, 900, 345), [(100, 340), (900, 340)])]  # a sliver inside
+    s = score_page(page_with(found), gt)
+    assert (s.tp, s.fp, s.fp_outside) == (3, 2, 1)
+    assert s.precision == pytest.approx(0.6) and s.precision_annotated == pytest.approx(0.75)
+    assert s.as_dict()["f1_annotated"] == pytest.approx(2 * 0.75 / 1.75, abs=1e-4)
+    gt.regions[0].polygon = []  # no region polygon: the box around the lines is the area
+    s = score_page(page_with(found), gt)
+    assert s.fp_outside == 1
+
+
 def test_empty_prediction_scores_zero():
     gt = page_with([(box(0, 0, 100, 50), [(0, 40), (100, 40)])])
     s = score_page(Page(image_filename="x.png", width=1000, height=1000), gt)
