@@ -104,6 +104,16 @@ def test_train_resume_export_and_segment(data_dir, tmp_path, sample_image):
     assert len(t["commands"]) == 2 and "--init" in t["commands"][1]
     assert "Continued from" in (out / "card.md").read_text()
 
+    # Tuning the post-processing on the val pages writes the winner and its scores to the card.
+    from training.segmenter import baseline_tune
+
+    assert baseline_tune.main(["--model", str(out), "--data", str(data_dir)]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert set(baseline_tune.GRID_MERGE) <= set(card["postprocess"])
+    assert card["postprocess"]["merge_gap"] in baseline_tune.GRID_MERGE["merge_gap"]
+    for m in card["metrics"].values():
+        assert m["pages"] == 1 and 0.0 <= m["f1"] <= m["f1_annotated"] <= 1.0
+
 
 def card_channels(folder):
     return torch.load(folder / "model.pt", weights_only=False)["channels"]
