@@ -189,7 +189,9 @@ def _add_model_folder(out: dict, card_path: Path) -> None:
     """Count a model folder's training (from its card, with everything it continued)."""
     if not card_path.is_file():
         return
-    t = json.loads(card_path.read_text(encoding="utf-8")).get("training", {})
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    t = card.get("training", {})
+    out["model"] = f"{card.get('name', '?')} {card.get('version', '')}".strip()
     parent = t.get("initialised_from") or {}
     out["epochs"] += int(t.get("epochs", 0)) + int(parent.get("epochs", 0))
     out["cpu_time_s"] = round(out["cpu_time_s"] + float(t.get("cpu_time_s", 0.0))
@@ -206,7 +208,8 @@ def init_text(training: dict) -> str:
         return ""
     total = (training["cpu_time_s"] + init["cpu_time_s"]) / 60
     before = f"{len(init['chain'])} runs, " if len(init.get("chain", [])) > 1 else ""
-    return (f"\nContinued from {init['checkpoint']} ({before}{init['epochs']} epochs, "
+    then = f"then {init['model']}; " if init.get("model") else ""
+    return (f"\nContinued from {init['checkpoint']} ({then}{before}{init['epochs']} epochs, "
             f"{init['cpu_time_s'] / 60:.1f} min): {training['epochs'] + init['epochs']} epochs "
             f"and {total:.1f} min of training in all.")
 

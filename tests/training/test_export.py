@@ -102,3 +102,4 @@ def test_continuing_a_model_folder_counts_its_training_when_replacing_it(tmp_pat
     assert (training["epochs"], init["epochs"], init["cpu_time_s"]) == (3, 4, 60.0)
     assert init["history"] == [{"epoch": 4}]
     assert "7 epochs" in (folder / "card.md").read_text()
+    assert init["model"].startswith("toy ") and "then toy" in (folder / "card.md").read_text()
