@@ -121,8 +121,11 @@ def main(argv: list[str] | None = None) -> int:
                    "guard_weight": cfg.guard_weight}
             rows.append(row)
             print(json.dumps(row), flush=True)
-            if args.json:
-                args.json.write_text(json.dumps(rows, indent=1))
+            if args.json:  # after every run, so a long benchmark keeps what it measured
+                from engine.atomic import atomic_write_text
+
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(args.json, json.dumps(rows, indent=1))
     print()
     print("| lines | path | guard | held-back CER | test CER before → after | rel. | "
           "base val CER (forgetting) | train s | steps |")
