@@ -225,15 +225,13 @@ OUTSIDE_SHARE = 0.9  # a prediction is outside when at least this share of it is
 
 def annotated_area(gt: Page, scale: float = RASTER_SCALE) -> np.ndarray | None:
     """Mask (at ``scale``) of what the ground truth annotates line by line: its text regions
-    that hold lines (a region without lines marks writing left untranscribed), or the box
-    around its lines when no such region has a polygon; None for a page with neither."""
-    polys = [r.polygon for r in gt.regions if len(r.polygon) >= 3 and r.lines]
+    that hold lines (a region without lines marks writing left untranscribed; one without a
+    polygon counts as the box around its lines); None for a page without lines."""
+    polys = [r.polygon if len(r.polygon) >= 3 else _box_around(r.lines)
+             for r in gt.regions if r.lines]
+    polys = [q for q in polys if q]
     if not polys:
-        pts = [p for ln in gt.lines() for p in list(ln.polygon) + list(ln.baseline)]
-        if not pts:
-            return None
-        (x0, y0), (x1, y1) = np.min(pts, axis=0), np.max(pts, axis=0)
-        polys = [[(x0, y0), (x1, y0), (x1, y1), (x0, y1)]]
+        return None
     all_pts = np.concatenate([np.asarray(q, np.float64) for q in polys])
     w = int(np.ceil(max(gt.width or 0, all_pts[:, 0].max() + 1) * scale)) + 1
     h = int(np.ceil(max(gt.height or 0, all_pts[:, 1].max() + 1) * scale)) + 1
@@ -241,6 +239,15 @@ def annotated_area(gt: Page, scale: float = RASTER_SCALE) -> np.ndarray | None:
     cv2.fillPoly(mask, [np.round(np.asarray(q, np.float64) * scale).astype(np.int32)
                         for q in polys], 1)
     return mask
+
+
+def _box_around(lines) -> list[tuple[float, float]] | None:
+    """The box around some lines' polygons and baselines (None when they have no points)."""
+    pts = [p for ln in lines for p in list(ln.polygon) + list(ln.baseline)]
+    if not pts:
+        return None
+    (x0, y0), (x1, y1) = np.min(pts, axis=0), np.max(pts, axis=0)
+    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
 
 
 def count_outside(polygons: list[list[tuple[int, int]]], gt: Page,
