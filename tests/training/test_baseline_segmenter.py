@@ -102,6 +102,7 @@ def test_train_resume_export_and_segment(data_dir, tmp_path, sample_image):
     assert t["total_steps"] == before["steps"] + t["steps"]
     assert t["total_minutes"] == pytest.approx(before["minutes"] + t["minutes"], abs=0.11)
     assert len(t["commands"]) == 2 and "--init" in t["commands"][1]
+    assert t["command"].endswith(" ".join(more)) and t["commands"][1] == t["command"]  # as run
     assert "Continued from" in (out / "card.md").read_text()
 
     # Tuning the post-processing on the val pages writes the winner and its scores to the card.

@@ -22,6 +22,8 @@ import argparse
 import json
 import math
 import pickle
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -104,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init", type=Path,
                         help="start from this model folder's (or checkpoint's) weights")
     args = parser.parse_args(argv)
+    command = "python -m training.segmenter.baseline_train " + shlex.join(
+        str(a) for a in (sys.argv[1:] if argv is None else argv))
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -183,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         from training.segmenter.baseline_export import export
 
         export(run / "best.pt", args.out, train_pages=len(train_pages), minutes=state["elapsed_s"] / 60,
-               steps=state["step"], threads=args.threads, init=state.get("init"))
+               steps=state["step"], threads=args.threads, init=state.get("init"), command=command)
         log(f"exported to {args.out}")
     return 0
 
