@@ -20,10 +20,10 @@ NAME = "htrjand-baselines"
 
 def export(checkpoint: Path, folder: Path, *, train_pages: int, minutes: float, steps: int, threads: int,
            postprocess: dict | None = None, metrics: dict | None = None,
-           init: dict | None = None, command: str | None = None) -> Path:
+           command: str, init: dict | None = None) -> Path:
     """Write the model folder; ``postprocess`` settings default to ``PostProcess()``.
     ``init``: what this run continued (``baseline_train.initial_weights``), added to the totals;
-    ``command``: the training command as run (default: the plain one for these minutes)."""
+    ``command``: the training command as run."""
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
     model = BaselineUNet(tuple(ck["channels"]))
     model.load_state_dict(ck["model"])
@@ -36,10 +36,6 @@ def export(checkpoint: Path, folder: Path, *, train_pages: int, minutes: float, 
                                     "logits": {0: "batch", 2: "height", 3: "width"}})
     torch.save({"model": model.state_dict(), "channels": list(model.channels)}, folder / "model.pt")
     params = int(sum(p.numel() for p in model.parameters()))
-    command = command or ("python -m training.segmenter.baseline_train --run-dir "
-               f"runs/segmenter{'-2' if init else ''} --minutes {round(minutes)}"
-               + (f" --init {init['from']}" if init else "")
-               + " --out resources/models/segmentation/baselines")
     card = {
         "name": NAME,
         "task": TASK,
