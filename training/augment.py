@@ -85,3 +85,52 @@ def augment(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig | None
     if rng.random() < cfg.p_noise:
         f = f + rng.normal(0, rng.uniform(3, 15), f.shape)
     return np.clip(f, 0, 255).astype(np.uint8)
+
+
+# --- several processes --------------------------------------------------------------------
+_WORKER_IMAGES: list[np.ndarray] = []
+
+
+def _init_worker(images: list[np.ndarray]) -> None:
+    global _WORKER_IMAGES
+    _WORKER_IMAGES = images
+    cv2.setNumThreads(1)
+
+
+def _augment_chunk(indices: list[int], seed: int, cfg: AugmentConfig) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [augment(_WORKER_IMAGES[i], rng, cfg) for i in indices]
+
+
+class ParallelAugmenter:
+    """Augments a fixed list of images in ``workers`` forked processes, so that a GPU is
+    not kept waiting for one CPU core. The images are inherited by the workers once (no
+    copy per epoch); each chunk has its own seed drawn from the caller's generator, so a
+    run is reproducible for a given number of workers."""
+
+    CHUNK = 64
+
+    def __init__(self, images: list[np.ndarray], workers: int) -> None:
+        import multiprocessing
+
+        # A child forked while OpenCV's thread pool exists deadlocks in its first cv2 call:
+        # the pool is shut down across the fork and restored afterwards.
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            self.pool = multiprocessing.get_context("fork").Pool(
+                workers, initializer=_init_worker, initargs=(images,))
+        finally:
+            cv2.setNumThreads(threads)
+
+    def augment(self, indices: list[int], rng: np.random.Generator, cfg: AugmentConfig
+                ) -> list[np.ndarray]:
+        """Augmented copies of ``images[i]`` for each index, in order."""
+        chunks = [indices[i:i + self.CHUNK] for i in range(0, len(indices), self.CHUNK)]
+        seeds = rng.integers(0, 2**63 - 1, len(chunks)).tolist()
+        parts = self.pool.starmap(_augment_chunk, [(c, s, cfg) for c, s in zip(chunks, seeds)])
+        return [im for part in parts for im in part]
+
+    def close(self) -> None:
+        self.pool.terminate()
+        self.pool.join()

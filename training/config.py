@@ -48,6 +48,8 @@ class TrainConfig:
     patience: int = 6  # epochs without val CER gain before stopping
     seed: int = 0
     threads: int = 2
+    device: str = "cpu"  # "cpu", "cuda" or "auto" (cuda when torch sees a GPU)
+    workers: int = 0  # processes that augment lines (0: in the training process)
     time_budget_min: float | None = None  # stop (and finish the cosine) after this wall time
     max_train_lines: int | None = None  # a subset, for quick comparisons
     max_val_lines: int | None = None

@@ -101,7 +101,14 @@ def build_cache(collection: str, split: str, height: int, cache_dir: Path,
         skipped += sk
         if (i + 1) % 25 == 0:
             print(f"[cache] {collection}/{split}: {i + 1}/{len(pages)} pages", file=sys.stderr)
-    lines = LineSet.concat(sets)
+    write_cache(LineSet.concat(sets), collection, split, height, cache_dir,
+                {"pages": len(pages), "skipped_lines": skipped})
+
+
+def write_cache(lines: LineSet, collection: str, split: str, height: int, cache_dir: Path,
+                extra: dict | None = None) -> None:
+    """Write ``lines`` as the cache of (collection, split, height); pixels first, then the
+    index (each atomically), so a half-written cache is never read as complete."""
     pix_path, index_path = cache_paths(cache_dir, collection, split, height)
     cache_dir.mkdir(parents=True, exist_ok=True)
     widths = [int(im.shape[1]) for im in lines.images]
@@ -109,11 +116,11 @@ def build_cache(collection: str, split: str, height: int, cache_dir: Path,
     tmp = pix_path.with_suffix(".u8.tmp")
     with open(tmp, "wb") as fh:
         for im in lines.images:
-            fh.write(im.tobytes())
+            fh.write(np.ascontiguousarray(im, dtype=np.uint8).tobytes())
     os.replace(tmp, pix_path)
     index = {"collection": collection, "split": split, "height": height, "widths": widths,
              "offsets": offsets[:-1], "texts": lines.texts, "sources": lines.sources,
-             "pages": len(pages), "skipped_lines": skipped}
+             **(extra or {})}
     atomic_write_text(index_path, json.dumps(index, ensure_ascii=False))
 
 

@@ -96,6 +96,7 @@ def export_model_folder(checkpoint: str | Path, out_dir: str | Path, *, name: st
                      "excluded": ["cremma-abrege (fine-tuning set)"],
                      "epochs": ck["epoch"], "steps": ck["step"],
                      "cpu_time_s": round(ck["elapsed"], 1), "threads": cfg["threads"],
+                     "device": cfg.get("device", "cpu"), "gpu": _gpu_name(ck),
                      "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
                      "seed": cfg["seed"], "teacher": cfg.get("teacher"),
                      "config": cfg, "history": history, "initialised_from": init},
@@ -149,7 +150,7 @@ ONNX opset {card['onnx_opset']}, dynamic batch and width.
 ## Training
 Data: {', '.join(t['data'])} ({t['train_split']} split; {t['val_split (model selection)']} split
 for model selection only; cremma-abrege never used). {t['epochs']} epochs, {t['steps']} steps,
-{t['cpu_time_s'] / 60:.1f} min of training on {t['threads']} CPU threads, seed {t['seed']}.
+{t['cpu_time_s'] / 60:.1f} min of training on {hardware_text(t)}, seed {t['seed']}.
 Teacher: {t['teacher'] or 'none'}.{init_text(t)}
 
 ## Validation (greedy decoding)
@@ -161,6 +162,20 @@ Teacher: {t['teacher'] or 'none'}.{init_text(t)}
 Created {card['created']}. Line images come from `engine.recognition.lines.cut_lines`
 (`engine.line_image.extract_line` with the region's line spacing), as at recognition time.
 """
+
+
+def _gpu_name(ck: dict) -> str | None:
+    hw = ck.get("hardware")
+    return hw if hw and hw != "cpu" else None
+
+
+def hardware_text(training: dict) -> str:
+    """Where the run trained: a GPU by name, or the CPU threads."""
+    if training.get("gpu"):
+        workers = (training.get("config") or {}).get("workers", 0)
+        return f"one {training['gpu']} GPU" + (
+            f" fed by {workers} augmenting CPU processes" if workers > 1 else "")
+    return f"{training['threads']} CPU threads"
 
 
 def init_chain(path: str | None) -> dict | None:
@@ -223,6 +238,12 @@ def comparison_text(card: dict) -> str:
     phase3 = comp.get("phase3")
     then = (f"\n\nPhase 3: {phase3['continues']} trained on alone for {phase3['minutes']:g} more "
             f"minutes: best val CER {phase3['val_cer_greedy']:.2%}." if phase3 else "")
+    phase4 = comp.get("phase4")
+    if phase4:
+        then += (f"\n\nPhase 4: {phase4['continues']} continued for {phase4['minutes']:g} min "
+                 f"on one {phase4['hardware']} GPU: best val CER "
+                 f"{phase4['val_cer_greedy']:.2%}. Command: `{phase4['command']}`."
+                 + (f" Note: {phase4['data_note']}." if phase4.get("data_note") else ""))
     return (f"## Distillation vs alone (same CPU time, {comp['budget_min_per_phase']} min per "
             f"phase)\n| run | best val CER (greedy) |\n|---|---|\n{rows}\n\nPhase-2 winner: "
             f"{comp['shipped']}. {comp['note']}.{then}\n\nRebuild: `{card.get('recipe', '')}`\n")

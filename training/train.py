@@ -35,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--device", choices=["cpu", "cuda", "auto"],
+                        help="where the network trains (default cpu)")
+    parser.add_argument("--workers", type=int,
+                        help="processes that augment lines, to keep a GPU fed (default 0)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--no-synthetic", action="store_true", help="real lines only")
     parser.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "cache")
@@ -47,7 +51,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     cfg.model = args.model
     cfg.run_dir = str(args.run_dir or Path("runs") / args.model)
     for key in ("epochs", "time_budget_min", "max_train_lines", "max_val_lines", "alpha",
-                "temperature", "lr", "threads", "seed"):
+                "temperature", "lr", "threads", "seed", "device", "workers"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
     if args.collections:

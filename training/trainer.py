@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.metrics import ErrorRates
-from training.augment import augment
+from training.augment import ParallelAugmenter, augment
 from training.batching import bucket_batches, to_tensor_batch
 from training.charset import Charset, ctc_frames_needed
 from training.config import TrainConfig
@@ -35,6 +35,15 @@ def greedy_texts(log_probs: torch.Tensor, frames: torch.Tensor, charset: Charset
     return out
 
 
+def pick_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` (an error when torch sees no GPU) or ``auto``."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: this torch sees no CUDA GPU")
+    return torch.device(name)
+
+
 class Trainer:
     """Owns model, optimiser, data and run folder of one training run."""
 
@@ -45,10 +54,15 @@ class Trainer:
         self.run_dir = Path(cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         net = replace(CONFIGS[cfg.model], num_classes=charset.num_classes, input_height=cfg.height)
-        self.model = HtrJandNet(net)
+        self.device = pick_device(cfg.device)
+        # Forked before the GPU is touched: the workers only augment images.
+        self.augmenter = ParallelAugmenter(train.images, cfg.workers) if cfg.workers > 1 else None
+        self.model = HtrJandNet(net).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr,
                                      weight_decay=cfg.weight_decay)
         self.teacher = load_teacher(cfg.teacher, charset.chars) if cfg.teacher else None
+        if self.teacher is not None:
+            self.teacher.to(self.device)
         self.rng = np.random.default_rng(cfg.seed)
         self.synth = SyntheticLines(train.texts, cfg.height, seed=cfg.seed)
         if not self.synth.available:
@@ -69,7 +83,9 @@ class Trainer:
         (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
         self.log(f"{cfg.model}: {count_parameters(self.model)} parameters, "
                  f"{charset.num_classes} classes, {len(train)} train / {len(val)} val lines"
-                 + (f", distilled from {cfg.teacher}" if cfg.teacher else ""))
+                 + (f", distilled from {cfg.teacher}" if cfg.teacher else "")
+                 + f", on {self.device}" + (f", {cfg.workers} augmenting processes"
+                                            if self.augmenter else ""))
 
     def log(self, message: str) -> None:
         line = f"{time.strftime('%H:%M:%S')} {message}"
@@ -101,12 +117,15 @@ class Trainer:
     def epoch_samples(self) -> tuple[list[np.ndarray], list[list[int]]]:
         """Images and targets of this epoch by its curriculum stage (real + synthetic)."""
         stage = self.cfg.stage_for_epoch(self.epoch)
-        images, targets = [], []
-        for img, tgt in zip(self.train.images, self.targets):
-            if not tgt or (stage.max_chars and len(tgt) > stage.max_chars):
-                continue
-            images.append(augment(img, self.rng, self.cfg.augment) if stage.augment else img)
-            targets.append(tgt)
+        keep = [i for i, tgt in enumerate(self.targets)
+                if tgt and not (stage.max_chars and len(tgt) > stage.max_chars)]
+        targets = [self.targets[i] for i in keep]
+        if not stage.augment:
+            images = [self.train.images[i] for i in keep]
+        elif self.augmenter is not None:
+            images = self.augmenter.augment(keep, self.rng, self.cfg.augment)
+        else:
+            images = [augment(self.train.images[i], self.rng, self.cfg.augment) for i in keep]
         if self.synth.available and stage.synthetic_ratio > 0:
             n = int(len(images) * stage.synthetic_ratio / (1 - stage.synthetic_ratio))
             for _ in range(n):
@@ -131,13 +150,16 @@ class Trainer:
         for b in batches:
             idx = [keep[i] for i in b]
             x, widths = to_tensor_batch([images[i] for i in idx], wf)
+            x, widths = x.to(self.device), widths.to(self.device)
             tgts = [targets[i] for i in idx]
             lr = self.set_lr(len(batches))
             logits = self.model.logits(x, widths)
             frames = self.model.frames(widths)
             log_probs = F.log_softmax(logits, -1)
-            loss = F.ctc_loss(log_probs.transpose(0, 1), torch.tensor(sum(tgts, [])), frames,
-                              torch.tensor([len(t) for t in tgts]), blank=0, zero_infinity=True)
+            loss = F.ctc_loss(log_probs.transpose(0, 1),
+                              torch.tensor(sum(tgts, []), device=self.device), frames,
+                              torch.tensor([len(t) for t in tgts], device=self.device),
+                              blank=0, zero_infinity=True)
             if self.teacher is not None:
                 with torch.no_grad():
                     t_logits = self.teacher.logits(x, widths)
@@ -166,6 +188,7 @@ class Trainer:
         hyps: list[str] = [""] * len(lines)
         for b in bucket_batches([im.shape[1] for im in lines.images], 32, 32 * 2000, None):
             x, widths = to_tensor_batch([lines.images[i] for i in b], wf)
+            x, widths = x.to(self.device), widths.to(self.device)
             lp = self.model(x, widths)
             for i, text in zip(b, greedy_texts(lp, self.model.frames(widths), self.charset)):
                 hyps[i] = text
@@ -182,7 +205,9 @@ class Trainer:
                 "train_config": self.cfg.to_dict(), "epoch": self.epoch, "step": self.step,
                 "elapsed": self.elapsed, "best_cer": self.best_cer, "bad_epochs": self.bad_epochs,
                 "history": self.history, "plateau_scale": self.plateau_scale,
-                "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
+                "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                "hardware": (torch.cuda.get_device_name(self.device)
+                             if self.device.type == "cuda" else "cpu")}
 
     def save(self, name: str) -> None:
         tmp = self.run_dir / f".{name}.tmp"
@@ -205,6 +230,13 @@ class Trainer:
     # --- the run --------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train until the epoch count, the time budget or early stopping; returns history."""
+        try:
+            return self._fit()
+        finally:
+            if self.augmenter is not None:
+                self.augmenter.close()
+
+    def _fit(self) -> dict:
         budget = 60 * self.cfg.time_budget_min if self.cfg.time_budget_min else None
         while self.epoch < self.cfg.epochs and self.bad_epochs < self.cfg.patience:
             if budget and self.elapsed >= budget:

@@ -37,6 +37,37 @@ def test_augment_keeps_height_and_dtype() -> None:
         assert out.shape[0] == 64 and out.dtype == np.uint8 and 200 < out.shape[1] < 400
 
 
+def test_parallel_augmenter_is_reproducible_and_keeps_order() -> None:
+    from training.augment import AugmentConfig, ParallelAugmenter
+
+    imgs = [np.full((64, 100 + 2 * k), 230, np.uint8) for k in range(150)]
+    for k, im in enumerate(imgs):
+        im[20:44, :] = k  # each image's own ink value marks it
+    aug = ParallelAugmenter(imgs, 2)
+    try:
+        cfg = AugmentConfig(p_noise=0.0, p_contrast=0.0, p_blur=0.0, p_bleed=0.0, p_morph=0.0,
+                            p_elastic=0.0)
+        order = [149, 3, 77] + list(range(100))
+        a = aug.augment(order, np.random.default_rng(5), cfg)
+        b = aug.augment(order, np.random.default_rng(5), cfg)
+    finally:
+        aug.close()
+    assert len(a) == len(order)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    for i, out in zip(order, a):
+        assert out.shape[0] == 64 and abs(int(out.min()) - i) <= 2  # the right image, in order
+
+
+def test_cuda_device_refused_clearly_without_a_gpu() -> None:
+    from training.trainer import pick_device
+
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            pick_device("cuda")
+
+
 def test_synthetic_lines_or_clear_reason() -> None:
     syn = SyntheticLines(TEXTS, 64, seed=0)
     if not find_handwriting_fonts():
@@ -85,6 +116,21 @@ def test_a_few_steps_learn_and_resume(tmp_path) -> None:
     assert result["epochs"] == 3 and "val_cer" in result["history"][0]
     again = Trainer(cfg, lines, lines, Charset.from_texts(TEXTS))  # resumes from last.pt
     assert again.epoch == 3 and again.step == trainer.step
+
+
+def test_augmenting_processes_feed_the_same_training(tmp_path) -> None:
+    from training.trainer import Trainer
+
+    lines = _tiny_lines()
+    cfg = TrainConfig(model="student", run_dir=str(tmp_path / "run"), epochs=2, batch_size=4,
+                      warmup_steps=1, lr=3e-3, threads=1, workers=2,
+                      curriculum=[Stage("toy", 1000, synthetic_ratio=0.0)])
+    trainer = Trainer(cfg, lines, lines, Charset.from_texts(TEXTS))
+    images, targets = trainer.epoch_samples()
+    assert len(images) == len(targets) == len(lines)
+    assert all(im.shape[0] == 64 and im.dtype == np.uint8 for im in images)
+    result = trainer.fit()  # closes the worker pool
+    assert result["epochs"] == 2 and trainer.augmenter is not None
 
 
 def test_kd_loss_zero_for_equal_logits_and_masks_padding() -> None:

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import difflib
 import gzip
+import json
 import random
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.atomic import atomic_write_bytes
 from engine.document import normalize_text
 
 MAX_SEG = 3
@@ -148,11 +150,26 @@ def frequency_words(lang: str, n: int = 30_000) -> tuple[list[str], list[float]]
 class TextSource:
     """Clean lines on demand: real transcriptions, dictionary prose, frequency-drawn words."""
 
-    def __init__(self, transcriptions: list[str], rng: random.Random) -> None:
+    def __init__(self, transcriptions: list[str], rng: random.Random,
+                 cache: Path | None = None) -> None:
+        """``cache``: a gzipped JSON of the prose and word lists, read when present, else
+        written, so that training on another machine (a GPU without the Debian dictionaries
+        or wordfreq) draws from the same text."""
         self.rng = rng
         self.transcriptions = [t for t in transcriptions if t.strip()]
+        if cache is not None and Path(cache).is_file():
+            with gzip.open(cache, "rt", encoding="utf-8") as fh:
+                data = json.load(fh)
+            self.prose = data["prose"]
+            self.words = {lang: (w, f) for lang, (w, f) in data["words"].items()}
+            return
         self.prose = gcide_lines()
         self.words = {lang: frequency_words(lang) for lang in ("en", "fr")}
+        if cache is not None:
+            buf = gzip.compress(json.dumps({"prose": self.prose, "words": self.words},
+                                           ensure_ascii=False).encode("utf-8"))
+            Path(cache).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(Path(cache), buf)
 
     def _words_line(self, lang: str) -> str:
         words, weights = self.words[lang]
