@@ -49,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guard-weight", type=float,
                         help="share of the loss given to distillation from the base model "
                              "(default: FinetuneConfig's)")
+    parser.add_argument("--anchor-weight", type=float,
+                        help="L2-SP pull towards the base weights where nothing is replayed "
+                             "(default: FinetuneConfig's; 0: off)")
+    parser.add_argument("--freeze-encoder", action="store_true",
+                        help="train only the attention layers and the head")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, help="also stop each run after this many steps: "
                         "equal work when the machine is shared and wall time means little")
@@ -106,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
                                  threads=args.threads, max_steps=args.steps)
             if args.guard_weight is not None:
                 cfg = replace(cfg, guard_weight=args.guard_weight)
+            if args.anchor_weight is not None:
+                cfg = replace(cfg, anchor_weight=args.anchor_weight)
+            cfg = replace(cfg, freeze_encoder=args.freeze_encoder)
             t0 = time.time()
             net, charset, res = finetune_lines(lines, base, cfg, teacher=teacher, replay=replay)
             wall = time.time() - t0
@@ -118,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                    "val_before": round(val_before, 4), "val_after": round(val_after, 4),
                    "train_s": res["seconds"], "wall_s": round(wall, 1), "steps": res["steps"],
                    "stopped": res["stopped"], "minutes": args.minutes, "threads": args.threads,
-                   "guard_weight": cfg.guard_weight}
+                   "guard_weight": cfg.guard_weight, "anchor_weight": cfg.anchor_weight,
+                   "freeze_encoder": cfg.freeze_encoder}
             rows.append(row)
             print(json.dumps(row), flush=True)
             if args.json:  # after every run, so a long benchmark keeps what it measured

@@ -190,7 +190,15 @@ class FineTuner:
         self.rng = np.random.default_rng(cfg.seed)
         self.targets = [charset.encode(t) for t in train.texts]
         self.replay_targets = [charset.encode(t) for t in replay.texts] if replay else []
-        self.opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.freeze_encoder:
+            for p in net.encoder.parameters():
+                p.requires_grad_(False)
+        trained = [p for p in net.parameters() if p.requires_grad]
+        # L2-SP: the starting weights (after any new output rows) as the anchor, where no base
+        # lines are replayed (with replay it only cost gain; see FinetuneConfig).
+        self.anchor = [(p, p.detach().clone()) for p in trained] \
+            if cfg.anchor_weight > 0 and not self.replay_targets else []
+        self.opt = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.step = self.epochs = self.evaluations = 0
         self.history: list[dict] = []
         self.stopped = ""
@@ -238,6 +246,9 @@ class FineTuner:
                 ref_logits = ref.net.logits(x, widths)
             loss = loss + ref.weight * restricted_kd(logits, ref_logits, frames,
                                                      self.cfg.temperature)
+        if self.anchor:
+            loss = loss + self.cfg.anchor_weight * sum(((p - p0) ** 2).sum()
+                                                       for p, p0 in self.anchor)
         return loss
 
     def run(self, seconds: float, progress: ProgressCallback = no_progress,
@@ -280,7 +291,8 @@ class FineTuner:
                 loss = self._loss(x, widths, [targets[i] for i in idx])
                 self.opt.zero_grad()
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.clip_norm)
+                torch.nn.utils.clip_grad_norm_(
+                    [p for p in self.net.parameters() if p.requires_grad], self.cfg.clip_norm)
                 self.opt.step()
                 self.step += 1
                 if self.step % 5 == 0:
@@ -360,7 +372,9 @@ def _guard(cfg: FinetuneConfig, base_net: HtrJandNet, height: int, replay: LineS
     use_replay = cfg.guard in ("replay", "kd+replay") and replay is not None
     if cfg.guard in ("kd", "kd+replay") or (cfg.guard == "replay" and replay is None):
         refs.append(Reference(_frozen(base_net), cfg.guard_weight))
-    used = "+".join(n for n, on in (("kd", bool(refs)), ("replay", use_replay)) if on) or "none"
+    used = "+".join(n for n, on in (("kd", bool(refs)), ("replay", use_replay),
+                                    ("anchor", cfg.anchor_weight > 0 and not use_replay)) if on) \
+        or "none"
     return refs, replay if use_replay else None, used
 
 

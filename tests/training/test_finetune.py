@@ -148,3 +148,56 @@ def test_distill_path_with_a_teacher(project, base_dir, store, tmp_path) -> None
     assert result["cer_after"] <= result["cer_before"]
     card = json.loads((store / "distilled" / "card.json").read_text())
     assert card["finetune"]["path"] == "distill"
+
+
+
+def test_frozen_encoder_and_weight_anchor(project, base_dir) -> None:
+    """freeze_encoder keeps the convolutions out of the optimiser; the L2-SP anchor adds
+    exactly weight * sum((theta - theta_base)^2) to the loss."""
+    from training.batching import to_tensor_batch
+    from training.finetune import FineTuner
+
+    from training.charset import Charset
+
+    lines, _ = collect_corrections([project], 64)
+    base = load_base(base_dir)
+    lines = lines.subset([i for i, t in enumerate(lines.texts) if set(t) <= set(base.charset)])
+    charset = Charset(base.charset)
+    frozen = FineTuner(load_base(base_dir).net, charset, lines, lines,
+                       FinetuneConfig(freeze_encoder=True, **FAST))
+    optimised = {id(p) for g in frozen.opt.param_groups for p in g["params"]}
+    assert all(id(p) not in optimised and not p.requires_grad
+               for p in frozen.net.encoder.parameters())
+    assert all(id(p) in optimised for p in frozen.net.head.parameters())
+
+    net = load_base(base_dir).net
+    plain = FineTuner(net, charset, lines, lines, FinetuneConfig(anchor_weight=0.0, **FAST))
+    anchored = FineTuner(net, charset, lines, lines,
+                         FinetuneConfig(anchor_weight=0.5, **FAST))
+    net.eval()
+    x, widths = to_tensor_batch(lines.images[:2], net.cfg.width_factor)
+    tgts = [charset.encode(t) for t in lines.texts[:2]]
+    with torch.no_grad():
+        assert float(anchored._loss(x, widths, tgts)) == pytest.approx(
+            float(plain._loss(x, widths, tgts)))  # at the anchor: no pull
+        net.head.bias.add_(0.1)  # move one tensor away from the base
+        pull = 0.5 * 0.01 * net.head.bias.numel()
+        assert float(anchored._loss(x, widths, tgts)) == pytest.approx(
+            float(plain._loss(x, widths, tgts)) + pull, rel=1e-4)
+    replaying = FineTuner(net, charset, lines, lines, FinetuneConfig(**FAST), replay=lines)
+    assert anchored.anchor and not replaying.anchor  # replayed base lines replace the anchor
+
+
+def test_anchor_weight_option() -> None:
+    import argparse
+
+    from training.finetune_config import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["p", "--name", "n"])
+    assert config_from_args(args).anchor_weight == FinetuneConfig().anchor_weight > 0
+    assert config_from_args(parser.parse_args(["p", "--name", "n", "--anchor-weight", "0"])
+                            ).anchor_weight == 0.0
+    with pytest.raises(HtrError, match="anchor-weight"):
+        config_from_args(parser.parse_args(["p", "--name", "n", "--anchor-weight", "-1"]))
