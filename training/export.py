@@ -235,18 +235,28 @@ def comparison_text(card: dict) -> str:
     if not comp:
         return ""
     rows = "\n".join(f"| {k} | {v:.2%} |" for k, v in comp["val_cer_greedy"].items())
-    phase3 = comp.get("phase3")
-    then = (f"\n\nPhase 3: {phase3['continues']} trained on alone for {phase3['minutes']:g} more "
-            f"minutes: best val CER {phase3['val_cer_greedy']:.2%}." if phase3 else "")
-    phase4 = comp.get("phase4")
-    if phase4:
-        then += (f"\n\nPhase 4: {phase4['continues']} continued for {phase4['minutes']:g} min "
-                 f"on one {phase4['hardware']} GPU: best val CER "
-                 f"{phase4['val_cer_greedy']:.2%}. Command: `{phase4['command']}`."
-                 + (f" Note: {phase4['data_note']}." if phase4.get("data_note") else ""))
+    winner = (comp.get("phase3") or {}).get("continues", comp["shipped"])
+    then = "".join(_phase_text(int(k[5:]), comp[k]) for k in
+                   sorted((k for k in comp if k.startswith("phase") and k[5:].isdigit()),
+                          key=lambda k: int(k[5:])))
     return (f"## Distillation vs alone (same CPU time, {comp['budget_min_per_phase']} min per "
             f"phase)\n| run | best val CER (greedy) |\n|---|---|\n{rows}\n\nPhase-2 winner: "
-            f"{comp['shipped']}. {comp['note']}.{then}\n\nRebuild: `{card.get('recipe', '')}`\n")
+            f"{winner}. {comp['note']}.{then}\n\nShipped: {comp['shipped']}. "
+            f"Rebuild: `{card.get('recipe', '')}`\n")
+
+
+def _phase_text(n: int, phase: dict) -> str:
+    """One continuation of the recipe's winner (phase 3 on, CPU or GPU)."""
+    where = (f"on one {phase['hardware']} GPU" if phase.get("hardware")
+             else f"on {phase['threads']} CPU thread{'s' if phase['threads'] != 1 else ''}"
+             if phase.get("threads") else "alone")
+    text = (f"\n\nPhase {n}: {phase['continues']} continued for {phase['minutes']:g} min {where}: "
+            f"best val CER {phase['val_cer_greedy']:.2%}.")
+    if phase.get("command"):
+        text += f" Command: `{phase['command']}`."
+    if phase.get("data_note"):
+        text += f" Note: {phase['data_note']}."
+    return text
 
 
 def decoding_text(card: dict) -> str:

@@ -103,3 +103,21 @@ def test_continuing_a_model_folder_counts_its_training_when_replacing_it(tmp_pat
     assert init["history"] == [{"epoch": 4}]
     assert "7 epochs" in (folder / "card.md").read_text()
     assert init["model"].startswith("toy ") and "then toy" in (folder / "card.md").read_text()
+
+
+def test_card_lists_each_continuation_of_the_recipe_in_order() -> None:
+    from training.export import comparison_text
+
+    comp = {"val_cer_greedy": {"student-alone": 0.35}, "budget_min_per_phase": 48.0,
+            "note": "phase 2 note", "shipped": "student-phase4",
+            "phase4": {"continues": "student-phase3", "minutes": 6.5, "hardware": "NVIDIA H200",
+                       "val_cer_greedy": 0.25, "command": "train --device cuda",
+                       "data_note": "lines packed as WebP"},
+            "phase3": {"continues": "student-alone", "minutes": 100.0, "threads": 1,
+                       "val_cer_greedy": 0.2738}}
+    text = comparison_text({"distillation_comparison": comp, "recipe": "python -m recipe"})
+    assert "Phase-2 winner: student-alone." in text and "Shipped: student-phase4." in text
+    p3 = text.index("Phase 3: student-alone continued for 100 min on 1 CPU thread: best val "
+                    "CER 27.38%.")
+    p4 = text.index("Phase 4: student-phase3 continued for 6.5 min on one NVIDIA H200 GPU")
+    assert p3 < p4 and "`train --device cuda`" in text and "WebP" in text
