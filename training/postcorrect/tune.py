@@ -130,6 +130,14 @@ def score_val(model_dir: Path, runs: Path, recognizer: Path = BUNDLED_STUDENT,
     return out
 
 
+def tuning_entry(thresholds: dict, evaluation: dict) -> dict:
+    """The card's record of a tuning: thresholds, val figures, the rule and the recognizer."""
+    return {"thresholds": thresholds, "val": evaluation,
+            "rule": "accepting every suggestion never raises CER on a val collection and "
+                    "lowers it overall; >= 80 % of suggestions lower their line's edit distance",
+            "recognizer": BUNDLED_STUDENT.name}
+
+
 def export_and_tune(hf_dir: Path, out_dir: Path, *, runs: Path,
                     training: dict | None = None, threads: int = 0) -> dict:
     """Export ``hf_dir``, tune its thresholds on the val splits and write the model folder
@@ -139,12 +147,8 @@ def export_and_tune(hf_dir: Path, out_dir: Path, *, runs: Path,
     with tempfile.TemporaryDirectory(prefix="htrjand-pc-") as tmp:
         probe = export_postcorrector(hf_dir, Path(tmp) / "probe")
         scored = score_val(probe, runs, threads=threads)
-    thresholds, evaluation = choose_thresholds(scored)
-    tuning = {"thresholds": thresholds, "val": evaluation,
-              "rule": "accepting every suggestion never raises CER on a val collection and "
-                      "lowers it overall; >= 80 % of suggestions lower their line's edit "
-                      "distance",
-              "recognizer": BUNDLED_STUDENT.name}
+    tuning = tuning_entry(*choose_thresholds(scored))
+    thresholds = tuning["thresholds"]
     export_postcorrector(hf_dir, out_dir, thresholds=thresholds,
                          card_extra={"training": training or {}, "evaluation": tuning})
     print(json.dumps(tuning, indent=1))
@@ -159,9 +163,9 @@ def retune(model_dir: Path, *, runs: Path, threads: int = 0) -> dict:
 
     card_path = model_dir / "card.json"
     card = json.loads(card_path.read_text(encoding="utf-8"))
-    thresholds, evaluation = choose_thresholds(score_val(model_dir, runs, threads=threads))
-    tuning = {**card.get("evaluation", {}), "thresholds": thresholds, "val": evaluation,
-              "recognizer": BUNDLED_STUDENT.name}
+    tuning = {**card.get("evaluation", {}),
+              **tuning_entry(*choose_thresholds(score_val(model_dir, runs, threads=threads)))}
+    thresholds = tuning["thresholds"]
     card.update(thresholds=thresholds, thresholds_tuned=True, evaluation=tuning)
     atomic_write_text(card_path, json.dumps(card, ensure_ascii=False, indent=1))
     atomic_write_text(model_dir / "card.md", card_markdown(card))
