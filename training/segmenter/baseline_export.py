@@ -60,7 +60,7 @@ def export(checkpoint: Path, folder: Path, *, train_pages: int, minutes: float, 
         card["training"].update(
             initialised_from=init, total_minutes=round(init["minutes"] + minutes, 1),
             total_steps=init["steps"] + steps,
-            commands=[c for c in (init.get("command") or []) if c] + [command])
+            commands=list(init.get("commands") or []) + [command])
     atomic_write_text(folder / "card.json", json.dumps(card, indent=1) + "\n")
     atomic_write_text(folder / "card.md", card_markdown(card))
     return folder

@@ -193,19 +193,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def initial_weights(path: Path) -> tuple[dict, dict]:
-    """The weights to continue and what they had behind them (minutes, steps, the command),
+    """The weights to continue and what they had behind them (minutes, steps, the commands),
     from a model folder (its ``model.pt`` and card) or a training checkpoint."""
     folder = path if path.is_dir() else None
     ck = torch.load(folder / "model.pt" if folder else path, map_location="cpu", weights_only=False)
     if tuple(ck.get("channels", DEFAULT_CHANNELS)) != tuple(DEFAULT_CHANNELS):
         raise SystemExit(f"{path}: channels {ck.get('channels')} differ from {DEFAULT_CHANNELS}")
-    info = {"from": str(path), "minutes": 0.0, "steps": 0, "command": None}
+    info: dict = {"from": str(path), "minutes": 0.0, "steps": 0, "commands": []}
     card = folder / "card.json" if folder else None
     if card and card.is_file():
         t = json.loads(card.read_text(encoding="utf-8")).get("training", {})
         info.update(minutes=float(t.get("total_minutes", t.get("minutes", 0.0))),
                     steps=int(t.get("total_steps", t.get("steps", 0))),
-                    command=t.get("commands") or [t.get("command")])
+                    commands=[c for c in t.get("commands") or [t.get("command")] if c])
     elif ck.get("entry"):
         info.update(minutes=float(ck["entry"]["minutes"]), steps=int(ck["entry"]["step"]))
     return ck["model"], info
