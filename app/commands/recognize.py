@@ -54,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
 
         corrector = PostCorrector(resolve_postcorrect_dir(args.postcorrect_model),
                                   device=args.device)
+        if corrector.silent:
+            from engine.postcorrect.corrector import SILENT_NOTE
+
+            print(SILENT_NOTE, file=sys.stderr)
+            corrector = None
     recognizer = Recognizer(args.model, args.device, beam=max(1, args.beam))
     lines = list(page.lines())
     kept = sum(1 for ln in lines if ln.origin.value == "person") if not args.overwrite else 0

@@ -147,6 +147,13 @@ def postcorrector_id(model_dir: str | os.PathLike[str]) -> str:
     return f"{card['name']}@{card.get('version', '?')}#{digest.hexdigest()[:12]}"
 
 
+#: A ``gain`` threshold at or above this offers nothing: what tuning writes when no setting kept
+#: the suggestions from making a validation collection worse for the current recognizer.
+NEVER_GAIN = 1e9
+SILENT_NOTE = ("Post-correction suggestions are off: for the current recognizer no setting kept "
+               "them from making the validation text worse (see the post-corrector's card).")
+
+
 class PostCorrector:
     """A loaded post-correction model folder; build once, call on many lines."""
 
@@ -169,6 +176,8 @@ class PostCorrector:
                                      threads)
         self._check_io()
         self.thresholds: dict = {**self.card["thresholds"], **(thresholds or {})}
+        #: True when the thresholds can pass nothing (tuning found no safe setting).
+        self.silent = float(self.thresholds["gain"]) >= NEVER_GAIN
         self.batch_size = max(1, batch_size)
         self.max_context = self.card["max_context_bytes"]
         self.max_line = self.card["max_line_bytes"]
@@ -245,6 +254,8 @@ class PostCorrector:
     def suggest(self, items: Sequence[LineInput]) -> list[Candidate | None]:
         """The candidates that pass the thresholds (they change the line, gain enough, touch a
         doubtful character and rewrite little); None for every other line."""
+        if self.silent:  # nothing can pass: skip the model
+            return [None] * len(items)
         return [c if c is not None and self.passes(c) else None for c in self.candidates(items)]
 
     def passes(self, cand: Candidate) -> bool:
@@ -417,6 +428,8 @@ def load_postcorrector(model_dir: str | os.PathLike[str] | None = None, *, devic
             lambda d: PostCorrector(model_dir, device=d, **kw), device)
     except ModelError as exc:
         return None, f"Post-correction suggestions are off: {exc}"
+    if corrector.silent:  # running it would cost time and never show anything
+        return None, SILENT_NOTE
     if note:
         note = note.replace("recognition runs", "post-correction runs")
     return corrector, note

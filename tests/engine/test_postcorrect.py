@@ -384,3 +384,23 @@ def test_the_engine_runs_it_without_torch(ab_postcorrect_dir: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[2], timeout=120, check=True)
     assert out.stdout.split() == ["ab", "[]"]
+
+
+def test_a_corrector_tuned_silent_is_off_with_a_note(ab_postcorrect_dir: Path,
+                                                     tmp_path: Path) -> None:
+    """Tuning writes gain = NEVER_GAIN when no setting is safe for the recognizer: loading it
+    then turns suggestions off with a note instead of running the model for nothing."""
+    import json
+
+    from engine.postcorrect.corrector import NEVER_GAIN, SILENT_NOTE
+
+    folder = _copy(ab_postcorrect_dir, tmp_path)
+    card = json.loads((folder / "card.json").read_text())
+    card["thresholds"] = {**card["thresholds"], "gain": NEVER_GAIN}
+    (folder / "card.json").write_text(json.dumps(card))
+    corrector, note = load_postcorrector(folder)
+    assert corrector is None and note == SILENT_NOTE
+    direct = PostCorrector(folder)
+    assert direct.silent and direct.suggest([LineInput("xb")]) == [None]
+    assert not PostCorrector(ab_postcorrect_dir).silent
+    assert PostCorrector(ab_postcorrect_dir).suggest([LineInput("xb")])[0].text == "ab"

@@ -31,10 +31,11 @@ from pathlib import Path
 from rapidfuzz.distance import Levenshtein
 
 from engine.metrics import ErrorRates
+from engine.postcorrect.corrector import NEVER_GAIN
 from training.data import REPO
 from training.postcorrect.pairs import RecognizedLine, recognized_lines
 
-NEVER = 1e9
+NEVER = NEVER_GAIN
 CONFIDENCE_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 GAIN_QUANTILES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 EDIT_GRID = (0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
