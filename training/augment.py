@@ -88,18 +88,12 @@ def augment(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig | None
 
 
 # --- several processes --------------------------------------------------------------------
-_WORKER_IMAGES: list[np.ndarray] = []
-
-
-def _init_worker(images: list[np.ndarray]) -> None:
-    global _WORKER_IMAGES
-    _WORKER_IMAGES = images
-    cv2.setNumThreads(1)
-
-
 def _augment_chunk(indices: list[int], seed: int, cfg: AugmentConfig) -> list[np.ndarray]:
+    from training.forkpool import worker_state
+
+    images = worker_state()
     rng = np.random.default_rng(seed)
-    return [augment(_WORKER_IMAGES[i], rng, cfg) for i in indices]
+    return [augment(images[i], rng, cfg) for i in indices]
 
 
 class ParallelAugmenter:
@@ -111,26 +105,18 @@ class ParallelAugmenter:
     CHUNK = 64
 
     def __init__(self, images: list[np.ndarray], workers: int) -> None:
-        import multiprocessing
+        from training.forkpool import ForkPool
 
-        # A child forked while OpenCV's thread pool exists deadlocks in its first cv2 call:
-        # the pool is shut down across the fork and restored afterwards.
-        threads = cv2.getNumThreads()
-        cv2.setNumThreads(1)
-        try:
-            self.pool = multiprocessing.get_context("fork").Pool(
-                workers, initializer=_init_worker, initargs=(images,))
-        finally:
-            cv2.setNumThreads(threads)
+        self.workers = ForkPool(workers, images)
 
     def augment(self, indices: list[int], rng: np.random.Generator, cfg: AugmentConfig
                 ) -> list[np.ndarray]:
         """Augmented copies of ``images[i]`` for each index, in order."""
         chunks = [indices[i:i + self.CHUNK] for i in range(0, len(indices), self.CHUNK)]
         seeds = rng.integers(0, 2**63 - 1, len(chunks)).tolist()
-        parts = self.pool.starmap(_augment_chunk, [(c, s, cfg) for c, s in zip(chunks, seeds)])
+        parts = self.workers.pool.starmap(_augment_chunk,
+                                          [(c, s, cfg) for c, s in zip(chunks, seeds)])
         return [im for part in parts for im in part]
 
     def close(self) -> None:
-        self.pool.terminate()
-        self.pool.join()
+        self.workers.close()

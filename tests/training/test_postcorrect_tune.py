@@ -3,8 +3,9 @@ it keeps only suggestions that help, and offers nothing when nothing is safe."""
 
 from __future__ import annotations
 
+from engine.postcorrect.corrector import NEVER_GAIN as NEVER
 from training.postcorrect.pairs import RecognizedLine
-from training.postcorrect.tune import NEVER, Scored, choose_thresholds, evaluate
+from training.postcorrect.tune import Scored, choose_thresholds, evaluate
 
 
 def _row(gt: str, raw: str, fix: str | None, gain: float, conf: float = 0.2) -> Scored:

@@ -132,18 +132,12 @@ class Batches:
         return items
 
 
-_WORKER_BATCHES: Batches | None = None
-
-
-def _init_feeder(batches: Batches) -> None:
-    global _WORKER_BATCHES
-    _WORKER_BATCHES = batches
-
-
 def _feeder_items(seed: int, k: int, max_tokens: int) -> list[tuple[list[int], list[int]]]:
-    assert _WORKER_BATCHES is not None
-    _WORKER_BATCHES.rng.seed(seed * 1_000_003 + k)  # the text source shares this generator
-    return _WORKER_BATCHES.items(max_tokens)
+    from training.forkpool import worker_state
+
+    batches: Batches = worker_state()  # type: ignore[assignment]
+    batches.rng.seed(seed * 1_000_003 + k)  # the text source shares this generator
+    return batches.items(max_tokens)
 
 
 class BatchFeeder:
@@ -153,18 +147,18 @@ class BatchFeeder:
 
     def __init__(self, batches: Batches, workers: int, seed: int, max_tokens: int,
                  start: int = 0) -> None:
-        import multiprocessing
         from collections import deque
 
-        self.pool = multiprocessing.get_context("fork").Pool(
-            workers, initializer=_init_feeder, initargs=(batches,))
+        from training.forkpool import ForkPool
+
+        self.workers = ForkPool(workers, batches)
         self.seed, self.max_tokens, self.k = seed, max_tokens, start
         self.pending: deque = deque()
         for _ in range(2 * workers):
             self._submit()
 
     def _submit(self) -> None:
-        self.pending.append(self.pool.apply_async(
+        self.pending.append(self.workers.pool.apply_async(
             _feeder_items, (self.seed, self.k, self.max_tokens)))
         self.k += 1
 
@@ -174,8 +168,7 @@ class BatchFeeder:
         return collate(items)
 
     def close(self) -> None:
-        self.pool.terminate()
-        self.pool.join()
+        self.workers.close()
 
 
 def collate(items: list[tuple[list[int], list[int]]]) -> dict[str, torch.Tensor]:
@@ -246,7 +239,7 @@ def train(runs: Path, minutes: float, size: str, threads: int, seed: int,
     source = TextSource(sorted({p.gt for p in train_pairs}), rng,
                         cache=runs / "text-source.json.gz")
     batches = Batches(train_pairs, confusions, source, rng)
-    last, state_path = runs / "t5" / "last", runs / "t5" / "state.pt"
+    last, _, state_path = _t5_paths(runs)
     saved = torch.load(state_path, map_location="cpu", weights_only=False) \
         if state_path.is_file() else None
     state = saved["state"] if saved else {"step": 0, "elapsed": 0.0, "best": math.inf,
@@ -264,6 +257,8 @@ def train(runs: Path, minutes: float, size: str, threads: int, seed: int,
         if saved:
             opt.load_state_dict(saved["opt"])
         params = sum(p.numel() for p in model.parameters())
+        print(f"[t5] {params:,} parameters on {dev}; {len(train_pairs)} real pairs "
+              f"({len(held)} held out); {len(source.prose)} prose lines", flush=True)
         _loop(model, opt, batches, feeder, held, state, runs, dev, minutes, lr, max_tokens,
               eval_every_min)
     finally:
@@ -282,7 +277,12 @@ def train(runs: Path, minutes: float, size: str, threads: int, seed: int,
                "prose_lines": len(source.prose), "best_held_out_cer": state["best"],
                "history": state["history"]}
     (runs / "t5" / "summary.json").write_text(json.dumps(summary, indent=1))
-    return runs / "t5" / "best"
+    return _t5_paths(runs)[1]
+
+
+def _t5_paths(runs: Path) -> tuple[Path, Path, Path]:
+    """The run's ``last`` and ``best`` model folders and its optimiser state."""
+    return runs / "t5" / "last", runs / "t5" / "best", runs / "t5" / "state.pt"
 
 
 def _loop(model, opt, batches: Batches, feeder: BatchFeeder | None, held: list[RecognizedLine],
@@ -290,11 +290,7 @@ def _loop(model, opt, batches: Batches, feeder: BatchFeeder | None, held: list[R
           max_tokens: int, eval_every_min: float) -> None:
     """Steps until the time budget: cosine rate, held-out CER every ``eval_every_min``,
     ``best`` / ``last`` states and the optimiser saved at each evaluation and at the end."""
-    last, best = runs / "t5" / "last", runs / "t5" / "best"
-    state_path = runs / "t5" / "state.pt"
-    print(f"[t5] {sum(p.numel() for p in model.parameters()):,} parameters on {dev}; "
-          f"{len(batches.pairs)} real pairs ({len(held)} held out); "
-          f"{len(batches.source.prose)} prose lines", flush=True)
+    last, best, state_path = _t5_paths(runs)
     budget = minutes * 60
     warmup = 300
     model.train()

@@ -8,7 +8,7 @@ least ``gain``, the recognizer's lowest confidence on the characters it changes 
 raises CER on any val collection and lowers it over all of them, and at least ``min_precision``
 of the suggestions lower their line's edit distance — over all collections and on each one that
 gets ``min_suggestions`` or more. When nothing qualifies, the thresholds offer nothing
-(``gain`` = ``NEVER``): a post-corrector that cannot help stays silent.
+(``gain`` = ``NEVER_GAIN``): a post-corrector that cannot help stays silent.
 
     python -m training.postcorrect.tune --hf runs/postcorrect/t5/best \
         --out resources/models/htrjand-postcorrect
@@ -35,7 +35,6 @@ from engine.postcorrect.corrector import NEVER_GAIN
 from training.data import REPO
 from training.postcorrect.pairs import RecognizedLine, recognized_lines
 
-NEVER = NEVER_GAIN
 CONFIDENCE_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 GAIN_QUANTILES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 EDIT_GRID = (0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
@@ -81,7 +80,7 @@ def choose_thresholds(scored: dict[str, list[Scored]], min_precision: float = 0.
                    if r.text is not None and r.text != r.line.text)
     grid = sorted({gains[min(len(gains) - 1, int(q * len(gains)))] for q in GAIN_QUANTILES}) \
         if gains else []
-    best, best_score = {"gain": NEVER, "max_confidence": 0.0, "max_edit": 0.0}, 0.0
+    best, best_score = {"gain": NEVER_GAIN, "max_confidence": 0.0, "max_edit": 0.0}, 0.0
     for g in grid:
         for c in CONFIDENCE_GRID:
             for m in EDIT_GRID:
