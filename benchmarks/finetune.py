@@ -1,6 +1,8 @@
 """Fine-tuning on a new hand: CER on cremma-abrege's test pages before and after fine-tuning on
 the first 25/50/100/200 lines of its pool (``split_finetune.txt``), for each path and guard
 against forgetting, plus the CER change on the base collections' val splits (forgetting).
+Test CER is printed greedy (the network alone) and as the application reads it: the version's
+beam search with the parent's character LM adapted to the corrected lines.
 
     nice -n 19 python benchmarks/finetune.py --minutes 5 --sizes 25 50 100 200 \
         --runs direct:kd direct:replay direct:none distill:kd --json runs/finetune-bench.json
@@ -36,6 +38,42 @@ def evenly(lines, n: int | None):
     return lines.subset([int(i * step) for i in range(n)])
 
 
+def decoded_cer(folder: Path, lines, threads: int) -> float:
+    """CER of a model folder on ``lines`` read as the application reads them (the folder's
+    default decoding: beam search + character LM where its card says so)."""
+    from engine.metrics import ErrorRates
+    from engine.recognition import Recognizer
+
+    rec = Recognizer(folder, "cpu", threads=threads)
+    rates = ErrorRates()
+    for ref, res in zip(lines.texts, rec.recognize_images(list(lines.images))):
+        rates.add(ref, res.text)
+    return rates.cer
+
+
+def version_cer(net, charset, base, texts: list[str], weight: int, lines, threads: int
+                ) -> float | None:
+    """``decoded_cer`` of the fine-tuned network as the version folder would hold it (ONNX, the
+    parent's LM adapted to ``texts``); None when the base has no tuned decoding."""
+    import tempfile
+
+    from training.export import onnx_bytes
+    from training.finetune_version import version_lm
+
+    adapted = version_lm(base, charset, texts, weight)
+    if adapted is None:
+        return None
+    lm, decoding = adapted
+    with tempfile.TemporaryDirectory(prefix="htrjand-ftbench-") as tmp:
+        folder = Path(tmp)
+        (folder / "model.onnx").write_bytes(onnx_bytes(net.eval()))
+        (folder / "lm.json").write_text(lm.to_json())
+        card = {**base.card, "charset": charset.chars, "num_classes": charset.num_classes,
+                "decoding": decoding}
+        (folder / "card.json").write_text(json.dumps(card, ensure_ascii=False))
+        return decoded_cer(folder, lines, threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -62,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-lines", type=int, default=0, help="subsample the test (0: all)")
     parser.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "cache")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--lm-weights", type=int, nargs="*", default=[],
+                        help="also read the test with the parent LM adapted with these weights "
+                             "of the corrected lines (0: the parent LM as it is), to choose "
+                             "FinetuneConfig.corrections_lm_weight")
     args = parser.parse_args(argv)
 
     import torch
@@ -94,8 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     base_cs = Charset(base.charset)
     test_before = evaluate(base.net, test, base_cs)[0].cer
     val_before = evaluate(base.net, val, base_cs)[0].cer if len(val) else float("nan")
-    print(f"base {args.base}: test CER {test_before:.2%} ({len(test)} lines), base val CER "
-          f"{val_before:.2%} ({len(val)} lines); teacher {teacher}", flush=True)
+    test_dec_before = decoded_cer(args.base, test, args.threads) if args.base.is_dir() else None
+    print(f"base {args.base}: test CER {test_before:.2%} ({len(test)} lines; "
+          + (f"{test_dec_before:.2%} with its default decoding" if test_dec_before is not None
+             else "greedy only") + f"), base val CER {val_before:.2%} ({len(val)} lines); "
+          f"teacher {teacher}", flush=True)
     replay = None
     rows = []
     for size in args.sizes:
@@ -119,10 +164,19 @@ def main(argv: list[str] | None = None) -> int:
             wall = time.time() - t0
             test_after = evaluate(net, test, charset)[0].cer
             val_after = evaluate(net, val, charset)[0].cer if len(val) else float("nan")
+            test_dec_after, by_weight = None, {}
+            if test_dec_before is not None:
+                test_dec_after = version_cer(net, charset, base, lines.texts,
+                                             cfg.corrections_lm_weight, test, args.threads)
+                by_weight = {w: round(version_cer(net, charset, base, lines.texts, w, test,
+                                                  args.threads), 4) for w in args.lm_weights}
             row = {"lines": size, "path": path, "guard": res["guard"],
                    "held_before": res["cer_before"], "held_after": res["cer_after"],
                    "test_before": round(test_before, 4), "test_after": round(test_after, 4),
                    "test_rel": round((test_after - test_before) / test_before, 4),
+                   "test_decoded_before": test_dec_before and round(test_dec_before, 4),
+                   "test_decoded_after": test_dec_after and round(test_dec_after, 4),
+                   "test_decoded_by_lm_weight": by_weight,
                    "val_before": round(val_before, 4), "val_after": round(val_after, 4),
                    "train_s": res["seconds"], "wall_s": round(wall, 1), "steps": res["steps"],
                    "stopped": res["stopped"], "minutes": args.minutes, "threads": args.threads,
@@ -137,15 +191,24 @@ def main(argv: list[str] | None = None) -> int:
                 atomic_write_text(args.json, json.dumps(rows, indent=1))
     print()
     print("| lines | path | guard | held-back CER | test CER before → after | rel. | "
-          "base val CER (forgetting) | train s | steps |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "test CER, beam + LM (the version's decoding) | base val CER (forgetting) | "
+          "train s | steps |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['lines']} | {r['path']} | {r['guard']} | {r['held_before']:.1%} → "
               f"{r['held_after']:.1%} | {r['test_before']:.1%} → {r['test_after']:.1%} | "
-              f"{r['test_rel']:+.0%} | {r['val_before']:.1%} → {r['val_after']:.1%} "
+              f"{r['test_rel']:+.0%} | {_decoded(r)} | "
+              f"{r['val_before']:.1%} → {r['val_after']:.1%} "
               f"({100 * (r['val_after'] - r['val_before']):+.1f} pt) | {r['train_s']:.0f} | "
               f"{r['steps']} |")
     return 0
+
+
+def _decoded(row: dict) -> str:
+    before, after = row.get("test_decoded_before"), row.get("test_decoded_after")
+    if before is None or after is None:
+        return "–"
+    return f"{before:.1%} → {after:.1%} ({(after - before) / before:+.0%})"
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """Recognition benchmark: val CER/WER per collection, lines per second and peak memory for
 ONNX Runtime vs PyTorch on the same line images, and the model's size on disk.
 
-    python benchmarks/recognition.py [--model DIR] [--threads 2] [--beam 1] [--max-lines N]
+    python benchmarks/recognition.py [--model DIR] [--threads 2] [--beam N] [--max-lines N]
 
-Each backend runs in its own process (peak RSS is per process). Lines are cut once from the
+Both backends read greedily (the same decoding, so that the network's speed is compared); ONNX
+Runtime also reads with the model's default decoding when that is a beam search (the bundled
+model: beam 8 + character LM, what the application uses), or with ``--beam N``.
+Each run is its own process (peak RSS is per process). Lines are cut once from the
 val split pages of ../shared/data (or $HTRJAND_SHARED_DATA) with the engine's line cutter and
 handed to both backends; cutting time is reported apart.
 """
@@ -101,7 +104,8 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--beam", type=int, default=1)
+    parser.add_argument("--beam", type=int,
+                        help="also read with this beam width (default: the model's decoding)")
     parser.add_argument("--max-lines", type=int)
     parser.add_argument("--backend", help=argparse.SUPPRESS)
     parser.add_argument("--lines-file", type=Path, help=argparse.SUPPRESS)
@@ -114,6 +118,10 @@ def main() -> int:
                                      args.beam), ensure_ascii=False))
         return 0
     card = load_card(model)
+    from engine.recognition.recognizer import default_beam
+
+    beam = args.beam or default_beam(card)
+    runs = [("onnxruntime", 1), ("pytorch", 1)] + ([("onnxruntime", beam)] if beam > 1 else [])
     data = Path(os.environ.get("HTRJAND_SHARED_DATA", REPO.parent / "shared" / "data"))
     lines = cut_val_lines(data, card["input"]["height"], args.max_lines)
     n = len(lines["images"])
@@ -123,22 +131,24 @@ def main() -> int:
         arr[:] = lines["images"]
         np.savez(lines_file, images=arr)
         results = {}
-        for backend in ("onnxruntime", "pytorch"):
+        for backend, width in runs:
             cmd = [sys.executable, __file__, "--model", str(model), "--threads",
-                   str(args.threads), "--beam", str(args.beam), "--backend", backend,
+                   str(args.threads), "--beam", str(width), "--backend", backend,
                    "--lines-file", str(lines_file)]
             done = subprocess.run(cmd, capture_output=True, text=True)
+            name = f"{backend} {'greedy' if width <= 1 else f'beam {width}'}"
             if done.returncode != 0:
-                print(f"{backend}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+                print(f"{name}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
                 continue
-            results[backend] = json.loads(done.stdout.strip().splitlines()[-1])
+            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"model {card['name']} ({model}): {card.get('parameters', '?')} parameters, "
           f"input height {card['input']['height']}")
     sizes = {p.name: p.stat().st_size for p in model.iterdir() if p.is_file()}
     print("size on disk: " + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in sorted(sizes.items()))
           + f"; folder {sum(sizes.values()) / 1e6:.2f} MB")
     print(f"{n} val lines, cut in {lines['cut_s']:.1f} s ({n / lines['cut_s']:.1f} lines/s); "
-          f"{args.threads} threads; {'greedy' if args.beam <= 1 else f'beam {args.beam}'}")
+          f"{args.threads} threads" + (f"; beam {beam} with the model's LM weights"
+                                       if beam > 1 else ""))
     for backend, r in results.items():
         rates: dict[str, ErrorRates] = {}
         for coll, ref, hyp in zip(lines["collections"], lines["texts"], r["texts"]):
@@ -146,7 +156,7 @@ def main() -> int:
             rates.setdefault("all", ErrorRates()).add(ref, hyp)
         per = "  ".join(f"{k}: CER {v.cer:.2%} WER {v.wer:.2%} ({v.lines} lines)"
                         for k, v in rates.items())
-        print(f"{backend:12s} {r['lines_per_s']:7.1f} lines/s  peak RSS {r['peak_rss_mb']:6.0f} "
+        print(f"{backend:20s} {r['lines_per_s']:7.1f} lines/s  peak RSS {r['peak_rss_mb']:6.0f} "
               f"MB  {per}")
     return 0
 

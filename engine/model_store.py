@@ -33,7 +33,7 @@ ACTIVE_FILE = "active.json"
 LOCK_FILE = ".training.lock"
 STAGING_PREFIX = ".staging-"
 #: What a model folder (and so a model .zip) may hold; anything else in a zip is refused.
-MODEL_FILES = ("model.onnx", "card.json", "card.md", "model.pt")
+MODEL_FILES = ("model.onnx", "card.json", "card.md", "model.pt", "lm.json")
 REQUIRED_FILES = ("model.onnx", "card.json")
 MIN_FREE_BYTES = 200 * 1024 * 1024  # room for a version (a few MB) with a wide margin
 MAX_ZIP_BYTES = 2 * 1024 ** 3  # uncompressed size accepted from a zip

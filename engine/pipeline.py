@@ -26,7 +26,6 @@ knows about Qt, torch or Dask; ``engine.batch`` maps this over collections.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -53,6 +52,7 @@ class PipelineOptions:
     the number of ONNX Runtime intra-op threads per loaded model (0: ONNX Runtime's default,
     one per core; batch workers set it so that processes do not fight over cores).
     ``postcorrect_dir`` is the post-correction model folder (None: the bundled one).
+    ``beam`` is the CTC beam width (None: the model's tuned default decoding; 1: greedy).
     """
 
     segment: bool = False
@@ -62,12 +62,15 @@ class PipelineOptions:
     device: str = "cpu"
     threads: int = 0
     postcorrect_dir: Path | None = None
+    beam: int | None = None
 
     def check(self) -> None:
         """Fail early, before any page, for options that cannot work (a ModelError names a
         missing or unusable post-correction model)."""
         if self.threads < 0:
             raise ValueError(f"threads must be 0 or more, not {self.threads}")
+        if self.beam is not None and self.beam < 1:
+            raise ValueError(f"beam must be 1 or more, not {self.beam}")
         if self.postcorrect:
             from engine.postcorrect import resolve_postcorrect_dir
 
@@ -75,8 +78,11 @@ class PipelineOptions:
 
     def key(self) -> dict:
         """The options that decide a page's output (recorded in batch manifests)."""
-        return {"segment": self.segment, "recognize": self.recognize,
-                "postcorrect": self.postcorrect, "pipeline": PIPELINE_VERSION}
+        key = {"segment": self.segment, "recognize": self.recognize,
+               "postcorrect": self.postcorrect, "pipeline": PIPELINE_VERSION}
+        if self.beam is not None:  # the model's default decoding is part of its identity
+            key["beam"] = self.beam
+        return key
 
 
 @dataclass
@@ -280,17 +286,8 @@ def _check(cancel: CancelToken | None) -> None:
 def _load_recognizer(options: PipelineOptions):
     from engine.recognition import Recognizer
 
-    model_dir = resolve_model(options.model_dir)
-    if "threads" in inspect.signature(Recognizer).parameters:
-        return Recognizer(model_dir, options.device, threads=options.threads)
-    recognizer = Recognizer(model_dir, options.device)
-    if options.threads:
-        # Recognizer has no thread setting yet: reopen its session with a fixed thread count so
-        # that several worker processes on one machine do not each start one thread per core.
-        from engine.recognition.onnx_model import OnnxLineModel
-
-        recognizer.model = OnnxLineModel(model_dir, options.device, threads=options.threads)
-    return recognizer
+    return Recognizer(resolve_model(options.model_dir), options.device, beam=options.beam,
+                      threads=options.threads)
 
 
 def options_dict(options: PipelineOptions) -> dict:

@@ -266,6 +266,14 @@ def decoding_text(card: dict) -> str:
         return ""
     greedy = next((t["cer"] for t in dec["trials"] if t["beam"] == 1), None)
     best = min(t["cer"] for t in dec["trials"])
-    return (f"## Beam search\nBeam {dec['beam']} with a {dec['lm']}, LM weight "
+    default = ("the model reads with it by default (`--beam 1` or the window's fast reading "
+               "for greedy)" if dec.get("default") == "beam" else "greedy is the default")
+    text = (f"## Beam search\nBeam {dec['beam']} with a {dec['lm']}, LM weight "
             f"{dec['lm_weight']}, length bonus {dec['length_bonus']}: CER {best:.2%} vs greedy "
-            f"{greedy:.2%} on {dec['tuned_on']} (the lines the weights were chosen on).\n")
+            f"{greedy:.2%} on {dec['tuned_on']} (the lines the weights were chosen on); "
+            f"{default}.\n")
+    if dec.get("val"):
+        text += "\n| collection | val lines | CER | WER |\n|---|---|---|---|\n" + "".join(
+            f"| {c} | {r['lines']} | {r['cer']:.2%} | {r['wer']:.2%} |\n"
+            for c, r in dec["val"].items()) + "\n"
+    return text

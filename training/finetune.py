@@ -502,7 +502,7 @@ def run_finetune(inputs: list[str | Path], cfg: FinetuneConfig, name: str,
         result["pages"] = report.pages_with_corrections
         result["skipped_lines"] = report.skipped_geometry
         result["wall_s"] = round(time.time() - started, 1)
-        folder = write_version(net, charset, base, cfg, result, name)
+        folder = write_version(net, charset, base, cfg, result, name, texts=lines.texts)
     result["model_dir"] = str(folder)
     result["name"] = folder.name
     return result

@@ -16,6 +16,7 @@ import torch
 
 from engine import model_store
 from engine.atomic import atomic_write_bytes, atomic_write_text
+from engine.recognition.lm import CharNgramLM
 from training.charset import Charset
 from training.export import FORMAT_VERSION, OPSET, onnx_bytes
 from training.network import HtrJandNet, count_parameters
@@ -83,12 +84,42 @@ guard against forgetting {ft['guard']}; {ft['training_s'] / 60:.1f} min of train
 | before | {ft['cer_before']:.2%} | {ft['wer_before']:.2%} |
 | after | {ft['cer_after']:.2%} | {ft['wer_after']:.2%} |
 
+(Greedy decoding.) {_decoding_line(card)}
+
 Created {card['created']}.
 """
 
 
-def write_version(net: HtrJandNet, charset: Charset, base, cfg, result: dict, name: str) -> Path:
-    """Stage and commit the version folder; returns its final path in the store."""
+def _decoding_line(card: dict) -> str:
+    dec = card.get("decoding")
+    if not isinstance(dec, dict) or dec.get("default") != "beam":
+        return "The version reads greedily."
+    return (f"The version reads with beam {dec.get('beam')} and a {dec.get('lm')} "
+            f"(LM weight {dec.get('lm_weight')}, length bonus {dec.get('length_bonus')}).")
+
+
+def version_lm(base, charset: Charset, texts: list[str], weight: int
+               ) -> tuple[CharNgramLM, dict] | None:
+    """The character LM and decoding settings of a version: the parent's LM adapted to the
+    corrected lines (``CharNgramLM.adapted``) with the parent's tuned beam settings; None when
+    the parent has no LM or reads greedily (the version then reads greedily too)."""
+    decoding = (base.card or {}).get("decoding")
+    lm_path = base.source / "lm.json" if base.source.is_dir() else None
+    if not isinstance(decoding, dict) or lm_path is None or not lm_path.is_file():
+        return None
+    lm = CharNgramLM.load(lm_path).adapted(texts, max(0, weight), vocab=charset.chars)
+    settings = {k: decoding[k] for k in ("default", "beam", "lm_weight", "length_bonus")
+                if k in decoding}
+    settings["lm"] = (f"{decoding.get('lm', 'the parent model character LM')}, plus the "
+                      f"{len(texts)} corrected lines counted {weight}x")
+    settings["tuned_on"] = f"inherited from {(base.card or {}).get('name', base.source.name)}"
+    return lm, settings
+
+
+def write_version(net: HtrJandNet, charset: Charset, base, cfg, result: dict, name: str,
+                  texts: list[str] | None = None) -> Path:
+    """Stage and commit the version folder; returns its final path in the store. ``texts``:
+    the corrected lines, for the version's language model (``version_lm``)."""
     net = net.eval()
     with model_store.staging() as staged:
         atomic_write_bytes(staged / "model.onnx", onnx_bytes(net))
@@ -98,6 +129,11 @@ def write_version(net: HtrJandNet, charset: Charset, base, cfg, result: dict, na
                     "train_config": train_config, "finetune": cfg.to_dict()}, pt)
         atomic_write_bytes(staged / "model.pt", pt.getvalue())
         card = version_card(net, charset, base, cfg, result, model_store.slug(name))
+        adapted = version_lm(base, charset, list(texts or []),
+                             getattr(cfg, "corrections_lm_weight", 0))
+        if adapted is not None:
+            lm, card["decoding"] = adapted
+            atomic_write_text(staged / "lm.json", lm.to_json())
         atomic_write_text(staged / "card.json", json.dumps(card, ensure_ascii=False, indent=1))
         atomic_write_text(staged / "card.md", card_markdown(card))
         return model_store.commit(staged, name)

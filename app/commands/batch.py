@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from app.commands.options import add_beam_argument
+
 from engine.progress import CancelToken
 
 
@@ -55,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="recognition model: folder or registered name (default: bundled)")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
                         help="where recognition runs on each worker (default: cpu)")
+    add_beam_argument(parser)
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N",
                        help="local worker processes (default: one per CPU core)")
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.inputs[0] if args.in_place else args.output
     options = BatchOptions(in_place=args.in_place, segment=args.segment, recognize=args.recognize,
                            postcorrect=args.postcorrect or args.postcorrect_model is not None,
-                           model=args.model, device=args.device,
+                           model=args.model, device=args.device, beam=args.beam,
                            postcorrect_model=args.postcorrect_model,
                            workers=args.workers, scheduler=args.scheduler)
     cancel = CancelToken()

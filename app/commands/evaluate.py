@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from app.commands.options import add_beam_argument
+
 from engine.formats import read_document
 from engine.metrics import ErrorRates
 
@@ -19,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description=__doc__)
     parser.add_argument("pages", nargs="+", type=Path, metavar="PAGES")
     parser.add_argument("--model", type=Path, help="model folder (default: the bundled model)")
-    parser.add_argument("--beam", type=int, default=1)
+    add_beam_argument(parser)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.recognition import Recognizer
     from engine.recognition.lines import cut_lines
 
-    recognizer = Recognizer(args.model, args.device, beam=max(1, args.beam))
+    recognizer = Recognizer(args.model, args.device, beam=args.beam)
     report: dict[str, dict] = {}
     total = ErrorRates()
     for name, files in file_sets(args.pages).items():
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"model": recognizer.card["name"], "sets": report}, indent=1))
         return 0
     print(f"model {recognizer.card['name']} ({recognizer.model.dir}), "
-          f"{'greedy' if args.beam <= 1 else f'beam {args.beam}'} decoding")
+          f"{recognizer.decoding} decoding")
     for name, r in report.items():
         print(f"{name:30s} {r['pages']:4d} pages {r['lines']:5d} lines  "
               f"CER {r['cer']:7.2%}  WER {r['wer']:7.2%}")

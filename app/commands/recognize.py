@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.commands.options import add_beam_argument
+
 from engine.formats import read_document, write_alto, write_page_xml
 
 
@@ -32,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", type=Path,
                         help="PAGE-XML to write (default: the input file, in place)")
     parser.add_argument("--model", type=Path, help="model folder (default: the bundled model)")
-    parser.add_argument("--beam", type=int, default=1, help="CTC beam width (1 = greedy)")
+    add_beam_argument(parser)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--overwrite", action="store_true",
                         help="also replace text a person wrote or corrected")
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
             print(SILENT_NOTE, file=sys.stderr)
             corrector = None
-    recognizer = Recognizer(args.model, args.device, beam=max(1, args.beam))
+    recognizer = Recognizer(args.model, args.device, beam=args.beam)
     lines = list(page.lines())
     kept = sum(1 for ln in lines if ln.origin.value == "person") if not args.overwrite else 0
     recognizer.recognize_page(page, overwrite=args.overwrite)
@@ -75,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         write_page_xml(page, out)
     skipped = page.metadata.get("recognition_skipped", "0")
     print(f"{out}: {len(lines) - kept - int(skipped)} lines recognised with "
-          f"{recognizer.card['name']}, {kept} person-corrected lines kept, "
+          f"{recognizer.card['name']} ({recognizer.decoding}), "
+          f"{kept} person-corrected lines kept, "
           f"{skipped} lines without usable geometry"
           + (f", {applied} post-correction suggestions applied with {corrector.name}"
              if corrector is not None else ""), file=sys.stderr)

@@ -218,7 +218,7 @@ class FinetuneDialog(QDialog):
         model = self.window_.model
         tasks = jobs.tasks_for(model, [e.stem for e in model.entries if e.readable])
         fn = jobs.recognize(model.project, tasks, self.result["model_dir"],
-                            self.window_.settings.device)
+                            self.window_.settings.device, self.window_.settings.beam)
         return job_actions.start(self.window_, Job(fn, f"Re-recognising {len(tasks)} page(s)"),
                                  lambda stem, page: merge_recognition(model, stem, page))
 

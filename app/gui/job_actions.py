@@ -82,7 +82,8 @@ def recognize(window, scope: str) -> bool:
     if not tasks:
         return False
     title = _title("Recognising", tasks)
-    fn = jobs.recognize(model.project, tasks, window.settings.model_dir, window.settings.device)
+    fn = jobs.recognize(model.project, tasks, window.settings.model_dir, window.settings.device,
+                        window.settings.beam)
     return start(window, Job(fn, title), lambda stem, page: merge_recognition(model, stem, page))
 
 

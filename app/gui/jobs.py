@@ -61,9 +61,10 @@ def segment(project: Project, tasks: list[PageTask]):
     return run
 
 
-def make_recognizer(model_dir: str, device: str):
+def make_recognizer(model_dir: str, device: str, beam: int | None = None):
     """The engine's recognizer for the settings and a note when it fell back from the GPU to the
-    CPU (else None); ModelError with a message a person can act on."""
+    CPU (else None); ModelError with a message a person can act on. ``beam`` None: the model's
+    own decoding; 1: greedy (the settings' fast reading)."""
     try:
         from engine.recognition import Recognizer
     except ImportError as exc:
@@ -83,15 +84,17 @@ def make_recognizer(model_dir: str, device: str):
     from engine.device import with_cpu_fallback
 
     try:
-        return with_cpu_fallback(lambda d: Recognizer(model_dir=folder, device=d), device)
+        return with_cpu_fallback(lambda d: Recognizer(model_dir=folder, device=d, beam=beam),
+                                 device)
     except Exception as exc:  # onnxruntime and friends raise their own types too
         raise ModelError(f"The recognition model could not be loaded: {exc}") from exc
 
 
-def recognize(project: Project, tasks: list[PageTask], model_dir: str, device: str):
+def recognize(project: Project, tasks: list[PageTask], model_dir: str, device: str,
+              beam: int | None = None):
     def run(job) -> int:
         job.progress(0, len(tasks) * 100, "loading the model")
-        recognizer, device_note = make_recognizer(model_dir, device)
+        recognizer, device_note = make_recognizer(model_dir, device, beam)
         if device_note:
             job.note(device_note)
         for i, task in enumerate(tasks):

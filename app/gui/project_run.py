@@ -47,17 +47,19 @@ _FIXED_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 def batch_options(pages: int, recognize: bool, model_dir: str, device: str,
-                  gpu: bool = False):
+                  gpu: bool = False, beam: int | None = None):
     """The batch options of a whole-project run of ``pages`` pages (one worker feeds a GPU)."""
     from engine.batch import BatchOptions
 
     processes = LOCAL_PROCESSES and pages > IN_PROCESS_MAX
     workers = 1 if gpu else max(1, min(os.cpu_count() or 1, pages))
     return BatchOptions(segment=True, recognize=recognize, model=model_dir or None,
-                        device=device, workers=workers, processes=processes, in_place=True)
+                        device=device, beam=beam, workers=workers, processes=processes,
+                        in_place=True)
 
 
-def run_job(folder: Path, images: list[Path], recognize: bool, model_dir: str, device: str):
+def run_job(folder: Path, images: list[Path], recognize: bool, model_dir: str, device: str,
+            beam: int | None = None):
     """The job function: ``run_batch`` in place; each page handed to the window as it ends."""
     def run(job):
         from engine.batch import run_batch
@@ -67,12 +69,12 @@ def run_job(folder: Path, images: list[Path], recognize: bool, model_dir: str, d
             from engine.device import CUDA_PROVIDER, session_providers
 
             job.progress(0, 1, "loading the model")
-            recognizer, note = jobs.make_recognizer(model_dir, device)
+            recognizer, note = jobs.make_recognizer(model_dir, device, beam)
             gpu = CUDA_PROVIDER in (session_providers(recognizer) or [])
             if note:
                 job.note(note)
                 chosen = "cpu"
-        options = batch_options(len(images), recognize, model_dir, chosen, gpu)
+        options = batch_options(len(images), recognize, model_dir, chosen, gpu, beam)
 
         def progress(done: int, total: int, message: str = "") -> None:
             job.signals.progress.emit(done, total, message)  # run_batch watches job.cancel
@@ -208,7 +210,7 @@ def start(window, stems: list[str], recognize: bool) -> bool:
     verb = "Recognising" if recognize else "Segmenting"
     title = f"{verb} {len(images)} page(s)" if len(images) > 1 else f"{verb} {images[0].name}"
     fn = run_job(model.project.folder, images, recognize, window.settings.model_dir,
-                 window.settings.device)
+                 window.settings.device, window.settings.beam)
     started = start_job(window, Job(fn, title), run.apply, run.finished)
     if not started:
         run._ended("", "")

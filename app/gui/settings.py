@@ -1,5 +1,5 @@
-"""Settings of the window, kept with QSettings: device, model, recent projects, autosave delay,
-post-correction suggestions."""
+"""Settings of the window, kept with QSettings: device, model, fast reading, recent projects,
+autosave delay, post-correction suggestions."""
 
 from __future__ import annotations
 
@@ -32,6 +32,23 @@ class Settings:
     @model_dir.setter
     def model_dir(self, value: str) -> None:
         self.store.setValue("recognition/model_dir", value or "")
+
+    @property
+    def fast_reading(self) -> bool:
+        """Greedy CTC decoding instead of the model's tuned one (beam search + character LM for
+        the bundled model): faster, more errors. Off unless turned on."""
+        value = self.store.value("recognition/fast_reading", False)
+        return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
+
+    @fast_reading.setter
+    def fast_reading(self, value: bool) -> None:
+        self.store.setValue("recognition/fast_reading", bool(value))
+
+    @property
+    def beam(self) -> int | None:
+        """The recognizer's beam width for these settings: 1 (greedy) for fast reading, else
+        None (the model's own default decoding)."""
+        return 1 if self.fast_reading else None
 
     @property
     def autosave_ms(self) -> int:

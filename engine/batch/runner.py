@@ -45,6 +45,7 @@ class BatchOptions:
     ``postcorrect_model``: the post-correction model folder for ``postcorrect`` (default: the
     bundled one); its identity joins the recognizer's in the manifest, so changing it redoes
     the pages.
+    ``beam``: CTC beam width (default: the model's tuned decoding; 1: greedy).
     ``threads``: ONNX Runtime / OpenCV threads per page (default: the local cores shared out
     between the workers; 1 on a remote cluster, whose workers run one page per thread).
     ``in_place``: ``out`` is a project folder and each page's ``page/<stem>.xml`` beside its
@@ -59,6 +60,7 @@ class BatchOptions:
     model: str | os.PathLike[str] | None = None
     postcorrect_model: str | os.PathLike[str] | None = None
     device: str = "cpu"
+    beam: int | None = None
     workers: int | None = None
     scheduler: str | None = None
     processes: bool = True
@@ -92,7 +94,8 @@ def run_batch(inputs: list[str | os.PathLike[str]], out: str | os.PathLike[str],
     out_dir = Path(out).resolve()
     _check_options(options)
     popts = PipelineOptions(segment=options.segment, recognize=options.recognize,
-                            postcorrect=options.postcorrect, device=options.device)
+                            postcorrect=options.postcorrect, device=options.device,
+                            beam=options.beam)
     model = None
     if options.postcorrect:  # the post-corrector's identity is part of the pages' model key
         from engine.postcorrect import postcorrector_id, resolve_postcorrect_dir

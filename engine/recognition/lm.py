@@ -41,6 +41,20 @@ class CharNgramLM:
                 for ctx, nxt in counts.items()}
         return cls(order, list(vocab), {c: n for c, n in kept.items() if n})
 
+    def adapted(self, texts: Iterable[str], weight: int = 1,
+                vocab: list[str] | None = None) -> "CharNgramLM":
+        """A new LM whose counts are this one's plus ``weight`` times those of ``texts`` (e.g. a
+        person's corrected lines: their hand's spelling and abbreviations), over ``vocab``
+        (default: this one's; a fine-tuned model's larger charset adds its new characters)."""
+        vocab = list(vocab) if vocab is not None else list(self.vocab)
+        extra = CharNgramLM.train(texts, vocab, order=self.order)
+        counts = {ctx: dict(nxt) for ctx, nxt in self.counts.items()}
+        for ctx, nxt in extra.counts.items():
+            row = counts.setdefault(ctx, {})
+            for c, n in nxt.items():
+                row[c] = row.get(c, 0) + weight * n
+        return CharNgramLM(self.order, vocab, counts, self.discount)
+
     def prob(self, context: str, char: str) -> float:
         """Interpolated P(char | last order-1 characters of context)."""
         ctx = (BOS * (self.order - 1) + context)[-(self.order - 1):] if self.order > 1 else ""

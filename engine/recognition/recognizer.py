@@ -29,19 +29,33 @@ class LineResult:
     note: str | None = None
 
 
+def default_beam(card: dict) -> int:
+    """The beam width a model reads with by default: its card's ``decoding`` says ``"default":
+    "beam"`` when beam search (with the model's LM) was measured better on val; else greedy."""
+    decoding = card.get("decoding") or {}
+    if isinstance(decoding, dict) and decoding.get("default") == "beam":
+        try:
+            return max(1, int(decoding.get("beam", 8)))
+        except (TypeError, ValueError):
+            return 8
+    return 1
+
+
 class Recognizer:
     """A loaded recognition model; build once, call on many lines and pages."""
 
-    def __init__(self, model_dir: Path | None = None, device: str = "auto", *, beam: int = 1,
-                 threads: int = 0, batch_size: int = 16,
+    def __init__(self, model_dir: Path | None = None, device: str = "auto", *,
+                 beam: int | None = None, threads: int = 0, batch_size: int = 16,
                  max_batch_pixels: int = 16 * 64 * 1600) -> None:
-        """``threads``: ONNX Runtime intra-op threads (0 = its default, all cores)."""
+        """``beam``: CTC beam width; None takes the decoding the model card names as its
+        default (:func:`default_beam`), 1 is greedy. ``threads``: ONNX Runtime intra-op threads
+        (0 = its default, all cores)."""
         if model_dir is None:
             from engine.models import default_model_dir
 
             model_dir = default_model_dir()
         self.model = OnnxLineModel(model_dir, device, threads=threads)
-        self.beam = beam
+        self.beam = default_beam(self.model.card) if beam is None else max(1, int(beam))
         self.lm, self.lm_weight, self.length_bonus = None, 0.0, 0.0
         lm_path = self.model.dir / "lm.json"
         if lm_path.is_file():  # a character LM for beam search, with weights tuned on val
@@ -53,6 +67,14 @@ class Recognizer:
             self.length_bonus = float(tuned.get("length_bonus", 0.0))
         self.batch_size = batch_size
         self.max_batch_pixels = max_batch_pixels
+
+    @property
+    def decoding(self) -> str:
+        """How lines are decoded, in words (for reports and cards)."""
+        if self.beam <= 1:
+            return "greedy"
+        lm = " + character LM" if self.lm is not None and self.lm_weight > 0 else ""
+        return f"beam {self.beam}{lm}"
 
     @property
     def height(self) -> int:

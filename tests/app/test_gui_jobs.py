@@ -60,7 +60,7 @@ def test_model_that_fails_to_load(opened, qtbot, monkeypatch, tmp_path):
     fake = types.ModuleType("engine.recognition")
 
     class Recognizer:
-        def __init__(self, model_dir=None, device="auto"):
+        def __init__(self, model_dir=None, device="auto", beam=None):
             raise RuntimeError("ONNX Runtime: invalid protobuf")
     fake.Recognizer = Recognizer
     monkeypatch.setitem(sys.modules, "engine.recognition", fake)
@@ -75,7 +75,7 @@ def test_recognition_result_respects_corrections(opened, qtbot, monkeypatch, tmp
     fake = types.ModuleType("engine.recognition")
 
     class Recognizer:
-        def __init__(self, model_dir=None, device="auto"):
+        def __init__(self, model_dir=None, device="auto", beam=None):
             self.device = device
 
         def recognize_page(self, page, image=None, overwrite=False, progress=None, cancel=None):

@@ -16,6 +16,16 @@ def test_settings_dialog_stores_choices(window, settings, tmp_path):
     again = Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
     assert again.device == "cpu" and again.autosave_ms == 2500
     assert again.model_dir == ""
+    assert not again.fast_reading and again.beam is None  # the model's own decoding
+
+
+def test_fast_reading_setting_means_greedy(window, settings, tmp_path):
+    dialog = SettingsDialog(settings, window)
+    assert not dialog.fast.isChecked()
+    dialog.fast.setChecked(True)
+    dialog.accept()
+    again = Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    assert again.fast_reading and again.beam == 1
 
 
 def test_recent_projects(opened, project_dir, settings):

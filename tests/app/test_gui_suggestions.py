@@ -41,7 +41,7 @@ def fake_recognizer(monkeypatch, window, tmp_path) -> None:
     fake = types.ModuleType("engine.recognition")
 
     class Recognizer:
-        def __init__(self, model_dir=None, device="auto"):
+        def __init__(self, model_dir=None, device="auto", beam=None):
             self.device = device
 
         def recognize_page(self, page, image=None, overwrite=False, progress=None, cancel=None):

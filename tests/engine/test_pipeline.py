@@ -70,6 +70,17 @@ def test_recognize_fills_text_with_one_loaded_model(bare_page: Path, model_dir: 
     page = read_document(_write(first, bare_page.parent.parent / "out"))
     assert all(ln.origin.value == "model" for ln in page.lines())
     assert loaded.model.session.get_session_options().intra_op_num_threads == 1
+    greedy = PagePipeline(PipelineOptions(recognize=True, model_dir=model_dir, threads=1, beam=1))
+    assert greedy.recognizer.beam == 1
+
+
+def test_beam_option_is_checked_and_keyed() -> None:
+    """An explicit beam joins the manifest key (its output differs); the default leaves the key
+    as it was (the model's decoding is part of the model's own identity)."""
+    assert "beam" not in PipelineOptions(recognize=True).key()
+    assert PipelineOptions(recognize=True, beam=1).key()["beam"] == 1
+    with pytest.raises(ValueError, match="beam"):
+        PipelineOptions(recognize=True, beam=0).check()
 
 
 def _undated(xml: bytes) -> bytes:

@@ -118,6 +118,41 @@ def test_beam_decoding_runs_on_real_model(model_dir: Path) -> None:
     assert len(r.char_confidences) == len(r.text)
 
 
+def test_model_card_chooses_the_default_decoding(model_dir: Path, tmp_path: Path) -> None:
+    """beam=None reads as the card's ``decoding`` says (beam + LM where it was measured better),
+    an explicit beam overrides it, and a card without tuned decoding reads greedily."""
+    from engine.recognition.recognizer import default_beam
+
+    assert default_beam({}) == 1 and default_beam({"decoding": {"default": "greedy"}}) == 1
+    assert default_beam({"decoding": {"default": "beam", "beam": 6}}) == 6
+    assert default_beam({"decoding": {"default": "beam", "beam": "x"}}) == 8
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    card = json.loads((folder / "card.json").read_text())
+    card["decoding"] = {"default": "beam", "beam": 5, "lm_weight": 0.0, "length_bonus": 0.0}
+    (folder / "card.json").write_text(json.dumps(card))
+    assert Recognizer(folder, device="cpu").beam == 5
+    assert Recognizer(folder, device="cpu").decoding == "beam 5"
+    assert Recognizer(folder, device="cpu", beam=1).decoding == "greedy"
+    card["decoding"]["default"] = "greedy"
+    (folder / "card.json").write_text(json.dumps(card))
+    assert Recognizer(folder, device="cpu").beam == 1
+
+
+def test_bundled_model_reads_with_beam_and_lm_by_default() -> None:
+    """The shipped student's card makes beam search with its character LM the default (it was
+    measured better on val than greedy)."""
+    from engine.models import bundled_models_dir
+
+    folder = bundled_models_dir() / "htrjand-student"
+    if not (folder / "lm.json").is_file():
+        pytest.skip("no bundled model")
+    rec = Recognizer(folder, device="cpu")
+    assert rec.beam > 1 and rec.decoding.endswith("+ character LM")
+    dec = rec.card["decoding"]
+    assert dec["val"]["hooker"]["cer"] < rec.card["metrics"]["val"]["hooker"]["cer"]
+
+
 def test_corrupt_or_mismatched_models(model_dir: Path, tmp_path: Path) -> None:
     bad = tmp_path / "corrupt"
     shutil.copytree(model_dir, bad)
@@ -200,6 +235,10 @@ def test_cli_recognize_and_eval(model_dir: Path, sample_xml: Path, sample_image:
     printed = capsys.readouterr().out
     assert "CER" in printed and "total" in printed
     assert main(["recognize", str(xml), "--model", str(tmp_path / "nope")]) == 2
+    for bad in ("0", "-2", "x"):
+        with pytest.raises(SystemExit):
+            main(["recognize", str(xml), "--beam", bad])
+        assert "beam" in capsys.readouterr().err
 
 
 def test_char_lm_probabilities_and_beam_fusion(tmp_path: Path) -> None:

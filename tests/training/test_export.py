@@ -121,3 +121,17 @@ def test_card_lists_each_continuation_of_the_recipe_in_order() -> None:
                     "CER 27.38%.")
     p4 = text.index("Phase 4: student-phase3 continued for 6.5 min on one NVIDIA H200 GPU")
     assert p3 < p4 and "`train --device cuda`" in text and "WebP" in text
+
+
+def test_card_says_which_decoding_is_the_default() -> None:
+    """The card's beam-search section names the default and lists the val CER read with it."""
+    from training.export import decoding_text
+
+    trials = [{"beam": 1, "lm_weight": 0.0, "length_bonus": 0.0, "cer": 0.25},
+              {"beam": 8, "lm_weight": 0.35, "length_bonus": 1.0, "cer": 0.21}]
+    dec = {"default": "beam", "beam": 8, "lm_weight": 0.35, "length_bonus": 1.0,
+           "lm": "character 5-gram", "tuned_on": "200 val lines", "trials": trials,
+           "val": {"hooker": {"lines": 858, "cer": 0.1808, "wer": 0.3969}}}
+    text = decoding_text({"decoding": dec})
+    assert "reads with it by default" in text and "| hooker | 858 | 18.08% | 39.69% |" in text
+    assert "greedy is the default" in decoding_text({"decoding": {**dec, "default": "greedy"}})

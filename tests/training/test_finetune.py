@@ -105,6 +105,40 @@ def test_a_run_creates_a_new_version_and_never_overwrites(project, base_dir, sto
     assert not [p for p in store.iterdir() if p.name.startswith(".staging")]
 
 
+def test_version_reads_with_the_parent_lm_adapted_to_the_corrections(project, base_dir, store,
+                                                                      tmp_path) -> None:
+    """A parent that reads with beam search and a character LM passes both on: the version's
+    lm.json counts the corrected lines on top of the parent's, and it survives export/import."""
+    import shutil
+
+    from engine import model_store
+    from engine.recognition import Recognizer
+    from engine.recognition.lm import CharNgramLM
+
+    parent = tmp_path / "lm-base"
+    shutil.copytree(base_dir, parent)
+    card = json.loads((parent / "card.json").read_text())
+    parent_lm = CharNgramLM.train(["a plain base text"], card["charset"], order=3)
+    (parent / "lm.json").write_text(parent_lm.to_json())
+    card["decoding"] = {"default": "beam", "beam": 4, "lm_weight": 0.3, "length_bonus": 0.5,
+                        "lm": "character 3-gram"}
+    (parent / "card.json").write_text(json.dumps(card))
+    result = run_finetune([project], FinetuneConfig(**FAST, corrections_lm_weight=3), "lm hand",
+                          parent)
+    folder = Path(result["model_dir"])
+    dec = json.loads((folder / "card.json").read_text())["decoding"]
+    assert dec["default"] == "beam" and dec["beam"] == 4 and dec["lm_weight"] == 0.3
+    assert "24 corrected lines counted 3x" in dec["lm"]
+    version_lm = CharNgramLM.load(folder / "lm.json")
+    assert "x" in version_lm.vocab  # the new characters are in the LM's vocabulary
+    assert version_lm.prob("laz", "y") > parent_lm.prob("laz", "y")
+    rec = Recognizer(folder, device="cpu")
+    assert rec.beam == 4 and rec.decoding == "beam 4 + character LM"
+    assert "beam 4" in (folder / "card.md").read_text()
+    zipped = model_store.export_zip(folder.name, tmp_path / "out.zip")
+    assert (model_store.import_zip(zipped, "shared lm hand") / "lm.json").is_file()
+
+
 def test_cancel_midway_leaves_no_half_model(project, base_dir, store) -> None:
     from engine.progress import CancelToken
 

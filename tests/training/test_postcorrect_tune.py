@@ -63,6 +63,25 @@ def test_cached_readings_are_bound_to_the_model(tmp_path, shared_data, toy_model
     assert [ln.text for ln in again] == [ln.text for ln in first]
 
 
+def test_reading_stamp_follows_the_default_decoding(tmp_path, toy_model_dir):
+    """Readings cached with greedy decoding are not reused once the card makes beam search with
+    an LM the default, nor after the LM changes."""
+    import json
+    import shutil
+
+    from training.postcorrect.pairs import _model_stamp
+
+    folder = tmp_path / "model"
+    shutil.copytree(toy_model_dir, folder)
+    greedy = _model_stamp(folder)
+    card = json.loads((folder / "card.json").read_text())
+    card["decoding"] = {"default": "beam", "beam": 8, "lm_weight": 0.3, "length_bonus": 1.0}
+    (folder / "card.json").write_text(json.dumps(card))
+    beam = _model_stamp(folder)
+    (folder / "lm.json").write_text("{}")
+    assert len({greedy, beam, _model_stamp(folder)}) == 3
+
+
 def test_retune_rewrites_only_the_card(tmp_path, monkeypatch) -> None:
     """``--retune``: new thresholds from the new readings go into card.json and card.md; the
     exported graphs are not touched."""

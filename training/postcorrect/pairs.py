@@ -119,12 +119,24 @@ def _stamp_path(cache: str | Path) -> Path:
 
 
 def _model_stamp(model_dir: str | Path) -> str:
-    """What a cache of a model's readings is valid for: the hash of its ``model.onnx`` (a cache
-    made by an earlier version of the bundled model is read again, not reused)."""
+    """What a cache of a model's readings is valid for: its ``model.onnx`` and how it decodes
+    (the card's decoding settings and ``lm.json``); a cache made by an earlier version of the
+    bundled model, or with other decoding, is read again, not reused."""
     import hashlib
 
-    path = Path(model_dir) / "model.onnx"
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
+    folder = Path(model_dir)
+    path = folder / "model.onnx"
+    if not path.is_file():
+        return "missing"
+    digest = hashlib.sha256(path.read_bytes())
+    card_path, lm_path = folder / "card.json", folder / "lm.json"
+    decoding = json.loads(card_path.read_text()).get("decoding") if card_path.is_file() else None
+    if isinstance(decoding, dict) and decoding.get("default") == "beam":
+        settings = {k: decoding.get(k) for k in ("beam", "lm_weight", "length_bonus")}
+        digest.update(json.dumps(settings, sort_keys=True).encode())
+        if lm_path.is_file():
+            digest.update(lm_path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def checkpoint_lines(collection: str, split: str, checkpoint: str | Path, *,
