@@ -21,6 +21,7 @@ the model of ``benchmarks/kraken.sh recognition`` stands in unless ``--base`` na
 from __future__ import annotations
 
 import argparse
+import copy
 from dataclasses import replace
 import json
 import sys
@@ -100,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-lines", type=int, default=0, help="subsample the test (0: all)")
     parser.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "cache")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--interpolate", type=float, nargs="+", metavar="ALPHA",
+                        help="WiSE-FT shares of the fine-tuned weights to measure, each on the "
+                             "same fine-tuned network (default: FinetuneConfig's)")
     parser.add_argument("--lm-weights", type=int, nargs="*", default=[],
                         help="also read the test with the parent LM adapted with these weights "
                              "of the corrected lines (0: the parent LM as it is), to choose "
@@ -115,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         evaluate,
         find_teacher,
         finetune_lines,
+        interpolate_weights,
         load_base,
         replay_lines,
     )
@@ -136,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     base_cs = Charset(base.charset)
     test_before = evaluate(base.net, test, base_cs)[0].cer
     val_before = evaluate(base.net, val, base_cs)[0].cer if len(val) else float("nan")
-    test_dec_before = decoded_cer(args.base, test, args.threads) if args.base.is_dir() else None
+    test_dec_before = val_dec_before = None
+    if args.base.is_dir():
+        test_dec_before = decoded_cer(args.base, test, args.threads)
+        val_dec_before = decoded_cer(args.base, val, args.threads) if len(val) else None
     print(f"base {args.base}: test CER {test_before:.2%} ({len(test)} lines; "
           + (f"{test_dec_before:.2%} with its default decoding" if test_dec_before is not None
              else "greedy only") + f"), base val CER {val_before:.2%} ({len(val)} lines); "
@@ -159,56 +167,73 @@ def main(argv: list[str] | None = None) -> int:
             if args.anchor_weight is not None:
                 cfg = replace(cfg, anchor_weight=args.anchor_weight)
             cfg = replace(cfg, freeze_encoder=args.freeze_encoder)
+            alphas = args.interpolate or [cfg.interpolate]
+            cfg = replace(cfg, interpolate=1.0)  # each alpha is applied below, to copies
             t0 = time.time()
-            net, charset, res = finetune_lines(lines, base, cfg, teacher=teacher, replay=replay)
+            trained, charset, res = finetune_lines(lines, base, cfg, teacher=teacher,
+                                                   replay=replay)
             wall = time.time() - t0
-            test_after = evaluate(net, test, charset)[0].cer
-            val_after = evaluate(net, val, charset)[0].cer if len(val) else float("nan")
-            test_dec_after, by_weight = None, {}
-            if test_dec_before is not None:
-                test_dec_after = version_cer(net, charset, base, lines.texts,
-                                             cfg.corrections_lm_weight, test, args.threads)
-                by_weight = {w: round(version_cer(net, charset, base, lines.texts, w, test,
-                                                  args.threads), 4) for w in args.lm_weights}
-            row = {"lines": size, "path": path, "guard": res["guard"],
-                   "held_before": res["cer_before"], "held_after": res["cer_after"],
-                   "test_before": round(test_before, 4), "test_after": round(test_after, 4),
-                   "test_rel": round((test_after - test_before) / test_before, 4),
-                   "test_decoded_before": test_dec_before and round(test_dec_before, 4),
-                   "test_decoded_after": test_dec_after and round(test_dec_after, 4),
-                   "test_decoded_by_lm_weight": by_weight,
-                   "val_before": round(val_before, 4), "val_after": round(val_after, 4),
-                   "train_s": res["seconds"], "wall_s": round(wall, 1), "steps": res["steps"],
-                   "stopped": res["stopped"], "minutes": args.minutes, "threads": args.threads,
-                   "guard_weight": cfg.guard_weight, "anchor_weight": cfg.anchor_weight,
-                   "freeze_encoder": cfg.freeze_encoder}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            for alpha in alphas:
+                net = interpolate_weights(copy.deepcopy(trained), base.net, alpha)
+                test_after = evaluate(net, test, charset)[0].cer
+                val_after = evaluate(net, val, charset)[0].cer if len(val) else float("nan")
+                test_dec_after = val_dec_after = None
+                by_weight = {}
+                if test_dec_before is not None:
+                    def version(w: int, on) -> float | None:
+                        return version_cer(net, charset, base, lines.texts, w, on, args.threads)
+                    test_dec_after = version(cfg.corrections_lm_weight, test)
+                    val_dec_after = version(cfg.corrections_lm_weight, val) if len(val) else None
+                    by_weight = {w: round(version(w, test), 4) for w in args.lm_weights}
+                row = {"lines": size, "path": path, "guard": res["guard"], "interpolate": alpha,
+                       "held_before": res["cer_before"], "held_after": res["cer_after"],
+                       "test_before": round(test_before, 4), "test_after": round(test_after, 4),
+                       "test_rel": round((test_after - test_before) / test_before, 4),
+                       "test_decoded_before": _round(test_dec_before),
+                       "test_decoded_after": _round(test_dec_after),
+                       "test_decoded_by_lm_weight": by_weight,
+                       "val_before": round(val_before, 4), "val_after": round(val_after, 4),
+                       "val_decoded_before": _round(val_dec_before),
+                       "val_decoded_after": _round(val_dec_after),
+                       "train_s": res["seconds"], "wall_s": round(wall, 1),
+                       "steps": res["steps"], "stopped": res["stopped"],
+                       "minutes": args.minutes, "threads": args.threads,
+                       "guard_weight": cfg.guard_weight, "anchor_weight": cfg.anchor_weight,
+                       "freeze_encoder": cfg.freeze_encoder}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
             if args.json:  # after every run, so a long benchmark keeps what it measured
                 from engine.atomic import atomic_write_text
 
                 args.json.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write_text(args.json, json.dumps(rows, indent=1))
     print()
-    print("| lines | path | guard | held-back CER | test CER before → after | rel. | "
-          "test CER, beam + LM (the version's decoding) | base val CER (forgetting) | "
-          "train s | steps |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| lines | path | guard | α | held-back CER (α 1) | test CER before → after | rel. | "
+          "base val CER (forgetting) | test CER, beam + LM (the version's decoding) | "
+          "base val CER, beam + LM | train s | steps |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['lines']} | {r['path']} | {r['guard']} | {r['held_before']:.1%} → "
-              f"{r['held_after']:.1%} | {r['test_before']:.1%} → {r['test_after']:.1%} | "
-              f"{r['test_rel']:+.0%} | {_decoded(r)} | "
-              f"{r['val_before']:.1%} → {r['val_after']:.1%} "
-              f"({100 * (r['val_after'] - r['val_before']):+.1f} pt) | {r['train_s']:.0f} | "
-              f"{r['steps']} |")
+        print(f"| {r['lines']} | {r['path']} | {r['guard']} | {r['interpolate']:g} | "
+              f"{r['held_before']:.1%} → {r['held_after']:.1%} | "
+              f"{r['test_before']:.1%} → {r['test_after']:.1%} | {r['test_rel']:+.0%} | "
+              f"{_change(r['val_before'], r['val_after'])} | "
+              f"{_change(r.get('test_decoded_before'), r.get('test_decoded_after'), True)} | "
+              f"{_change(r.get('val_decoded_before'), r.get('val_decoded_after'))} | "
+              f"{r['train_s']:.0f} | {r['steps']} |")
     return 0
 
 
-def _decoded(row: dict) -> str:
-    before, after = row.get("test_decoded_before"), row.get("test_decoded_after")
-    if before is None or after is None:
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _change(before: float | None, after: float | None, relative: bool = False) -> str:
+    """"b → a" with the relative change (test) or the change in points (forgetting)."""
+    if before is None or after is None or before != before:  # None or NaN
         return "–"
-    return f"{before:.1%} → {after:.1%} ({(after - before) / before:+.0%})"
+    change = (f"{(after - before) / before:+.0%}" if relative
+              else f"{100 * (after - before):+.1f} pt")
+    return f"{before:.1%} → {after:.1%} ({change})"
 
 
 if __name__ == "__main__":

@@ -128,6 +128,41 @@ def extend_output_layer(net: HtrJandNet, extra: int) -> HtrJandNet:
     return out.train(net.training)
 
 
+@torch.no_grad()
+def interpolate_weights(net: HtrJandNet, base_net: HtrJandNet, alpha: float) -> HtrJandNet:
+    """WiSE-FT, in place: every weight becomes ``alpha`` * fine-tuned + (1 - ``alpha``) * base.
+    Output rows of characters the base lacks stay as trained. Returns ``net``."""
+    if alpha >= 1.0:
+        return net
+    base_state = base_net.state_dict()
+    for name, value in net.state_dict().items():  # shares storage with the parameters
+        ref = base_state.get(name)
+        if ref is None or not torch.is_floating_point(value):
+            continue
+        if ref.shape == value.shape:
+            value.mul_(alpha).add_(ref, alpha=1.0 - alpha)
+        elif ref.dim() and ref.shape[1:] == value.shape[1:]:  # the extended output layer
+            value[: ref.shape[0]].mul_(alpha).add_(ref, alpha=1.0 - alpha)
+    return net
+
+
+def _interpolated(net: HtrJandNet, base_net: HtrJandNet, alpha: float, held: LineSet,
+                  charset: Charset, cer_before: float) -> tuple[HtrJandNet, float, ErrorRates]:
+    """``net`` interpolated towards the base with ``alpha``, or with a larger share of the
+    fine-tuned weights where that share would leave the held-back CER worse than the base's
+    (a version never reads the person's own lines worse than its parent); the share used and
+    the held-back rates."""
+    trained = {k: v.clone() for k, v in net.state_dict().items()}
+    shares = [alpha, (alpha + 1.0) / 2, 1.0] if alpha < 1.0 else [1.0]
+    for share in shares:
+        net.load_state_dict(trained)
+        interpolate_weights(net, base_net, share)
+        rates, _ = evaluate(net, held, charset)
+        if rates.cer <= cer_before:
+            break
+    return net, share, rates
+
+
 def new_characters(charset: list[str], texts: list[str]) -> list[str]:
     """Characters of ``texts`` missing from ``charset``, in order of first appearance."""
     known, out = set(charset), []
@@ -373,8 +408,8 @@ def _guard(cfg: FinetuneConfig, base_net: HtrJandNet, height: int, replay: LineS
     if cfg.guard in ("kd", "kd+replay") or (cfg.guard == "replay" and replay is None):
         refs.append(Reference(_frozen(base_net), cfg.guard_weight))
     used = "+".join(n for n, on in (("kd", bool(refs)), ("replay", use_replay),
-                                    ("anchor", cfg.anchor_weight > 0 and not use_replay)) if on) \
-        or "none"
+                                    ("anchor", cfg.anchor_weight > 0 and not use_replay))
+                    if on) or "none"
     return refs, replay if use_replay else None, used
 
 
@@ -463,8 +498,10 @@ def finetune_lines(lines: LineSet, base: BaseModel, cfg: FinetuneConfig, *,
         net, result = train_distill(base, teacher, *args)
     else:
         net, result = train_direct(base, *args)
-    after_rates, _ = evaluate(net, held, charset)
-    result.update({"lines_used": len(lines), "train_lines": len(train),
+    net, alpha, after_rates = _interpolated(net, base.net, cfg.interpolate, held, charset,
+                                            before_rates.cer)
+    result.update({"interpolate": alpha, "lines_used": len(lines),
+                   "train_lines": len(train),
                    "held_back_lines": len(held), "new_characters": added,
                    "cer_before": round(before_rates.cer, 4), "cer_after": round(after_rates.cer, 4),
                    "wer_before": round(before_rates.wer, 4), "wer_after": round(after_rates.wer, 4),

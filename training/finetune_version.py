@@ -38,6 +38,7 @@ def version_card(net: HtrJandNet, charset: Charset, base, cfg, result: dict, nam
         "pages": result.get("pages"), "new_characters": result["new_characters"],
         "training_s": result["seconds"], "wall_s": result.get("wall_s"),
         "budget_min": cfg.minutes, "path": result["path"], "guard": result["guard"],
+        "interpolate": result.get("interpolate", 1.0),
         "steps": result["steps"], "epochs": result["epochs"], "stopped": result["stopped"],
         "cer_before": result["cer_before"], "cer_after": result["cer_after"],
         "wer_before": result["wer_before"], "wer_after": result["wer_after"],
@@ -76,7 +77,8 @@ def card_markdown(card: dict) -> str:
 
 Fine-tuned from **{ft['parent']['name']}** on {ft['lines_used']} corrected lines
 ({ft['train_lines']} trained on, {ft['held_back_lines']} held back), path {ft['path']},
-guard against forgetting {ft['guard']}; {ft['training_s'] / 60:.1f} min of training
+guard against forgetting {ft['guard']}, weights {_share(ft)};
+{ft['training_s'] / 60:.1f} min of training
 ({ft['stopped']}). New characters: {new}.
 
 | held-back lines | CER | WER |
@@ -88,6 +90,12 @@ guard against forgetting {ft['guard']}; {ft['training_s'] / 60:.1f} min of train
 
 Created {card['created']}.
 """
+
+
+def _share(ft: dict) -> str:
+    alpha = float(ft.get("interpolate", 1.0))
+    return "as fine-tuned" if alpha >= 1 else \
+        f"{alpha:.0%} fine-tuned + {1 - alpha:.0%} parent (interpolated)"
 
 
 def _decoding_line(card: dict) -> str:

@@ -236,3 +236,59 @@ def test_anchor_weight_option() -> None:
                             ).anchor_weight == 0.0
     with pytest.raises(HtrError, match="anchor-weight"):
         config_from_args(parser.parse_args(["p", "--name", "n", "--anchor-weight", "-1"]))
+
+
+def test_interpolation_mixes_weights_and_keeps_new_rows(base_dir) -> None:
+    """WiSE-FT: alpha * fine-tuned + (1 - alpha) * base on every weight; the rows of new
+    characters stay as trained; alpha 1 changes nothing."""
+    from training.finetune import interpolate_weights
+
+    base = load_base(base_dir)
+    tuned = extend_output_layer(base.net, 2)
+    with torch.no_grad():
+        for p in tuned.parameters():
+            p.add_(1.0)
+    before = {k: v.clone() for k, v in tuned.state_dict().items()}
+    assert interpolate_weights(tuned, base.net, 1.0) is tuned
+    assert all(torch.equal(v, before[k]) for k, v in tuned.state_dict().items())
+    interpolate_weights(tuned, base.net, 0.25)
+    ref = base.net.state_dict()
+    w = tuned.head.weight
+    n = ref["head.weight"].shape[0]
+    assert torch.allclose(w[:n], 0.25 * before["head.weight"][:n] + 0.75 * ref["head.weight"])
+    assert torch.equal(w[n:], before["head.weight"][n:])  # the new characters' rows
+    name = next(k for k in ref if k.endswith("weight") and not k.startswith("head."))
+    assert torch.allclose(tuned.state_dict()[name], ref[name] + 0.25)
+
+
+def test_interpolate_option() -> None:
+    import argparse
+
+    from training.finetune_config import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert config_from_args(parser.parse_args(["p", "--name", "n"])).interpolate == \
+        FinetuneConfig().interpolate
+    assert config_from_args(parser.parse_args(["p", "--name", "n", "--interpolate", "0.5"])
+                            ).interpolate == 0.5
+    for bad in ("0", "1.5"):
+        with pytest.raises(HtrError, match="interpolate"):
+            config_from_args(parser.parse_args(["p", "--name", "n", "--interpolate", bad]))
+
+
+def test_interpolation_never_leaves_the_held_back_lines_worse(project, base_dir) -> None:
+    """Where the interpolated weights read the held-back lines worse than the parent, a larger
+    share of the fine-tuned weights is taken, up to all of it."""
+    from training.charset import Charset
+    from training.finetune import _interpolated
+
+    lines, _ = collect_corrections([project], 64)
+    base = load_base(base_dir)
+    held = lines.subset([i for i, t in enumerate(lines.texts) if set(t) <= set(base.charset)])
+    tuned = extend_output_layer(base.net, 0)
+    charset = Charset(base.charset)
+    _, share, _ = _interpolated(tuned, base.net, 0.6, held, charset, float("inf"))
+    assert share == 0.6
+    _, share, rates = _interpolated(tuned, base.net, 0.6, held, charset, -1.0)  # never good
+    assert share == 1.0 and rates.lines == len(held)
