@@ -181,3 +181,24 @@ def test_a_t5_trained_with_dropout_exports_in_eval_mode(tmp_path: Path) -> None:
     items = [LineInput("une ligne"), LineInput("une ligne")]
     first, second = PostCorrector(out, threads=1).candidates(items)
     assert (first is None) == (second is None)  # deterministic: no dropout in the graphs
+
+
+def test_an_exported_model_is_rebuilt_exactly_from_its_graphs(tiny_t5_dir: Path,
+                                                              postcorrect_model_dir: Path,
+                                                              tmp_path: Path) -> None:
+    """``t5_from_exported`` gives back the trained weights (so a shipped corrector can be
+    trained further with ``train --init``); a folder whose graphs lack weights is refused."""
+    import shutil
+
+    from training.postcorrect.from_onnx import t5_from_exported
+
+    original = load_hf_model(tiny_t5_dir).state_dict()
+    rebuilt = t5_from_exported(postcorrect_model_dir).state_dict()
+    assert set(rebuilt) == set(original)
+    for name, value in original.items():
+        assert torch.allclose(rebuilt[name], value, atol=1e-6), name
+    broken = tmp_path / "broken"
+    shutil.copytree(postcorrect_model_dir, broken)
+    shutil.copy(broken / "encoder.onnx", broken / "decoder.onnx")  # no decoder weights
+    with pytest.raises(ModelError, match="lack"):
+        t5_from_exported(broken)

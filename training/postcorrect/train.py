@@ -220,8 +220,10 @@ def held_out_cer(model, lines: list[RecognizedLine]) -> tuple[float, float]:
 # -- training ---------------------------------------------------------------------------------
 def train(runs: Path, minutes: float, size: str, threads: int, seed: int,
           max_tokens: int, lr: float, eval_every_min: float, held_lines: int,
-          device: str = "cpu", workers: int = 0) -> Path:
-    """Train (resuming from ``runs/t5/last``); returns the folder of the best state."""
+          device: str = "cpu", workers: int = 0, init: Path | None = None) -> Path:
+    """Train (resuming from ``runs/t5/last``); returns the folder of the best state. ``init``:
+    start a new run from an earlier model (an exported post-corrector folder, rebuilt from its
+    ONNX graphs, or a transformers folder) instead of from scratch."""
     from transformers import T5ForConditionalGeneration
 
     from training.trainer import pick_device
@@ -250,6 +252,12 @@ def train(runs: Path, minutes: float, size: str, threads: int, seed: int,
     try:
         if (last / "config.json").is_file():
             model = T5ForConditionalGeneration.from_pretrained(last)
+        elif init is not None and (init / "encoder.onnx").is_file():
+            from training.postcorrect.from_onnx import t5_from_exported
+
+            model = t5_from_exported(init)
+        elif init is not None:
+            model = T5ForConditionalGeneration.from_pretrained(init)
         else:
             model = T5ForConditionalGeneration(t5_config(size))
         model.to(dev)
@@ -264,7 +272,8 @@ def train(runs: Path, minutes: float, size: str, threads: int, seed: int,
     finally:
         if feeder is not None:
             feeder.close()
-    summary = {"parameters": params, "size": size, "config": MODEL_SIZES[size],
+    summary = {"parameters": params, "size": size if init is None else None,
+               "config": model.config.to_diff_dict(), "init": str(init) if init else None,
                "steps": state["step"], "cpu_minutes": round(state["elapsed"] / 60, 1),
                "threads": threads, "device": str(dev), "batch_workers": workers,
                "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
@@ -356,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="build the pairs (and the cached text source) and stop")
     parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
                         help="where T5 trains (default cpu)")
+    parser.add_argument("--init", type=Path, metavar="DIR",
+                        help="continue an earlier model (an exported post-corrector folder such "
+                             "as the bundled one, or a transformers folder) instead of starting "
+                             "from scratch; --size is then ignored")
     parser.add_argument("--workers", type=int, default=0,
                         help="processes that build batches, to keep a GPU fed (default 0)")
     args = parser.parse_args(argv)
@@ -366,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         print(len(pairs), "pairs;", len(source.prose), "prose lines")
         return 0
     best = train(args.runs, args.minutes, args.size, args.threads, args.seed, args.max_tokens,
-                 args.lr, args.eval_every, args.held_lines, args.device, args.workers)
+                 args.lr, args.eval_every, args.held_lines, args.device, args.workers,
+                 args.init)
     if args.out:
         from training.postcorrect.tune import export_and_tune
 
