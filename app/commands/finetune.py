@@ -68,7 +68,9 @@ def result_table(result: dict) -> str:
     rel = (1 - result["cer_after"] / result["cer_before"]) if result["cer_before"] else 0.0
     out.append(f"relative CER change: {-rel:+.0%}; {result['lines_used']} corrected lines "
                f"({result['train_lines']} trained on), {result['seconds']:.0f} s of training on "
-               f"the {result['path']} path, guard {result['guard']} ({result['stopped']})")
+               f"the {result['path']} path, guard {result['guard']} ({result['stopped']})"
+               + (f"; weights {result['interpolate']:.0%} fine-tuned, the rest the base's"
+                  if result.get("interpolate", 1.0) < 1 else ""))
     if result.get("new_characters"):
         out.append(f"new characters learnt: {''.join(result['new_characters'])}")
     out.append(f"new model version: {result['name']} ({result['model_dir']})")

@@ -13,6 +13,10 @@ from typing import Iterable
 from engine.errors import ModelError
 
 BOS = "\x02"  # start-of-line context symbol (never a charset character)
+CACHE_LIMIT = 50_000
+"""Memoised probabilities kept at most (then forgotten at once): beam search asks for the same
+few contexts within a line, while an unbounded cache grew by about 660 entries a line (570,000
+after 858 Hooker lines, about 250 MB)."""
 
 
 class CharNgramLM:
@@ -62,6 +66,8 @@ class CharNgramLM:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
+        if len(self._cache) >= CACHE_LIMIT:  # bounded: a batch of many pages must not grow it
+            self._cache.clear()
         p = 1.0 / (len(self.vocab) + 1)
         for k in range(0, self.order):
             sub = ctx[len(ctx) - k:] if k else ""

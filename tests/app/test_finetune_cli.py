@@ -29,6 +29,9 @@ def test_finetune_prints_progress_and_table_then_models_commands(tmp_path, store
     assert "held-back CER" in err and "[" in err  # the progress bar
     assert "before" in out and "after" in out and "CER" in out
     assert "new model version: hand-one" in out and "htrjand models use hand-one" in out
+    card = json.loads((store / "hand-one" / "card.json").read_text())
+    alpha = card["finetune"]["interpolate"]  # the WiSE-FT share actually used
+    assert 0 < alpha <= 1 and (alpha == 1 or f"weights {alpha:.0%} fine-tuned" in out)
 
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out

@@ -3,6 +3,7 @@ the bundled model reading a real Poilus line."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
@@ -258,3 +259,18 @@ def test_char_lm_probabilities_and_beam_fusion(tmp_path: Path) -> None:
     prefers_b = beam_decode(lp, 4, lm=lambda prefix, c: math.log(.9 if c == 2 else .1),
                             lm_weight=1.0)
     assert prefers_b[0] == [2]
+
+
+def test_char_lm_cache_stays_bounded(monkeypatch) -> None:
+    """The memoised LM probabilities are forgotten past CACHE_LIMIT (a long batch must not
+    grow them without end), and forgetting changes no probability."""
+    from engine.recognition import lm as lm_module
+
+    model = lm_module.CharNgramLM.train(["abab abba baab", "bbaa ab"], list("ab "), order=4)
+    contexts = ["".join(p) for p in itertools.product("ab ", repeat=3)]
+    unbounded = {(c, x): model.prob(c, x) for c in contexts for x in "ab "}
+    monkeypatch.setattr(lm_module, "CACHE_LIMIT", 10)
+    fresh = lm_module.CharNgramLM(model.order, model.vocab, model.counts, model.discount)
+    for (c, x), p in unbounded.items():
+        assert fresh.prob(c, x) == pytest.approx(p)
+        assert len(fresh._cache) <= 10
