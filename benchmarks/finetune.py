@@ -52,10 +52,11 @@ def decoded_cer(folder: Path, lines, threads: int) -> float:
     return rates.cer
 
 
-def version_cer(net, charset, base, texts: list[str], weight: int, lines, threads: int
-                ) -> float | None:
-    """``decoded_cer`` of the fine-tuned network as the version folder would hold it (ONNX, the
-    parent's LM adapted to ``texts``); None when the base has no tuned decoding."""
+def version_cers(net, charset, base, texts: list[str], weight: int, line_sets: list,
+                 threads: int) -> list[float | None]:
+    """``decoded_cer`` on each of ``line_sets`` of the fine-tuned network as its version folder
+    would hold it (ONNX, the parent's LM adapted to ``texts`` with ``weight``), exported once;
+    None for each set when the base has no tuned decoding (or the set is empty)."""
     import tempfile
 
     from training.export import onnx_bytes
@@ -63,7 +64,7 @@ def version_cer(net, charset, base, texts: list[str], weight: int, lines, thread
 
     adapted = version_lm(base, charset, texts, weight)
     if adapted is None:
-        return None
+        return [None] * len(line_sets)
     lm, decoding = adapted
     with tempfile.TemporaryDirectory(prefix="htrjand-ftbench-") as tmp:
         folder = Path(tmp)
@@ -72,7 +73,7 @@ def version_cer(net, charset, base, texts: list[str], weight: int, lines, thread
         card = {**base.card, "charset": charset.chars, "num_classes": charset.num_classes,
                 "decoding": decoding}
         (folder / "card.json").write_text(json.dumps(card, ensure_ascii=False))
-        return decoded_cer(folder, lines, threads)
+        return [decoded_cer(folder, s, threads) if len(s) else None for s in line_sets]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,11 +181,12 @@ def main(argv: list[str] | None = None) -> int:
                 test_dec_after = val_dec_after = None
                 by_weight = {}
                 if test_dec_before is not None:
-                    def version(w: int, on) -> float | None:
-                        return version_cer(net, charset, base, lines.texts, w, on, args.threads)
-                    test_dec_after = version(cfg.corrections_lm_weight, test)
-                    val_dec_after = version(cfg.corrections_lm_weight, val) if len(val) else None
-                    by_weight = {w: round(version(w, test), 4) for w in args.lm_weights}
+                    test_dec_after, val_dec_after = version_cers(
+                        net, charset, base, lines.texts, cfg.corrections_lm_weight,
+                        [test, val], args.threads)
+                    by_weight = {w: _round(version_cers(net, charset, base, lines.texts, w,
+                                                        [test], args.threads)[0])
+                                 for w in args.lm_weights}
                 row = {"lines": size, "path": path, "guard": res["guard"], "interpolate": alpha,
                        "held_before": res["cer_before"], "held_after": res["cer_after"],
                        "test_before": round(test_before, 4), "test_after": round(test_after, 4),

@@ -17,6 +17,7 @@ import torch
 from engine import model_store
 from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.recognition.lm import CharNgramLM
+from engine.recognition.recognizer import default_beam
 from training.charset import Charset
 from training.export import FORMAT_VERSION, OPSET, onnx_bytes
 from training.network import HtrJandNet, count_parameters
@@ -99,9 +100,9 @@ def _share(ft: dict) -> str:
 
 
 def _decoding_line(card: dict) -> str:
-    dec = card.get("decoding")
-    if not isinstance(dec, dict) or dec.get("default") != "beam":
+    if default_beam(card) <= 1:
         return "The version reads greedily."
+    dec = card["decoding"]
     return (f"The version reads with beam {dec.get('beam')} and a {dec.get('lm')} "
             f"(LM weight {dec.get('lm_weight')}, length bonus {dec.get('length_bonus')}).")
 
@@ -109,8 +110,9 @@ def _decoding_line(card: dict) -> str:
 def version_lm(base, charset: Charset, texts: list[str], weight: int
                ) -> tuple[CharNgramLM, dict] | None:
     """The character LM and decoding settings of a version: the parent's LM adapted to the
-    corrected lines (``CharNgramLM.adapted``) with the parent's tuned beam settings; None when
-    the parent has no LM or reads greedily (the version then reads greedily too)."""
+    corrected lines (``CharNgramLM.adapted``) with the parent's tuned decoding settings (its
+    default included); None when the parent has no LM or no tuned decoding (the version then
+    reads greedily)."""
     decoding = (base.card or {}).get("decoding")
     lm_path = base.source / "lm.json" if base.source.is_dir() else None
     if not isinstance(decoding, dict) or lm_path is None or not lm_path.is_file():
@@ -137,8 +139,7 @@ def write_version(net: HtrJandNet, charset: Charset, base, cfg, result: dict, na
                     "train_config": train_config, "finetune": cfg.to_dict()}, pt)
         atomic_write_bytes(staged / "model.pt", pt.getvalue())
         card = version_card(net, charset, base, cfg, result, model_store.slug(name))
-        adapted = version_lm(base, charset, list(texts or []),
-                             getattr(cfg, "corrections_lm_weight", 0))
+        adapted = version_lm(base, charset, list(texts or []), cfg.corrections_lm_weight)
         if adapted is not None:
             lm, card["decoding"] = adapted
             atomic_write_text(staged / "lm.json", lm.to_json())

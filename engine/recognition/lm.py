@@ -51,12 +51,12 @@ class CharNgramLM:
         person's corrected lines: their hand's spelling and abbreviations), over ``vocab``
         (default: this one's; a fine-tuned model's larger charset adds its new characters)."""
         vocab = list(vocab) if vocab is not None else list(self.vocab)
-        extra = CharNgramLM.train(texts, vocab, order=self.order)
         counts = {ctx: dict(nxt) for ctx, nxt in self.counts.items()}
-        for ctx, nxt in extra.counts.items():
-            row = counts.setdefault(ctx, {})
-            for c, n in nxt.items():
-                row[c] = row.get(c, 0) + weight * n
+        if weight > 0:  # (no rows of zero counts: they would divide by zero in prob)
+            for ctx, nxt in CharNgramLM.train(texts, vocab, order=self.order).counts.items():
+                row = counts.setdefault(ctx, {})
+                for c, n in nxt.items():
+                    row[c] = row.get(c, 0) + weight * n
         return CharNgramLM(self.order, vocab, counts, self.discount)
 
     def prob(self, context: str, char: str) -> float:

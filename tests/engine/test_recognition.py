@@ -274,3 +274,15 @@ def test_char_lm_cache_stays_bounded(monkeypatch) -> None:
     for (c, x), p in unbounded.items():
         assert fresh.prob(c, x) == pytest.approx(p)
         assert len(fresh._cache) <= 10
+
+
+def test_char_lm_adapted_with_weight_zero_is_the_parent_lm() -> None:
+    """Weight 0 adds the new vocabulary only: probabilities as the parent's, no empty rows."""
+    from engine.recognition.lm import CharNgramLM
+
+    parent = CharNgramLM.train(["abab abba"], list("ab "), order=3)
+    same = parent.adapted(["xyz never seen"], 0, vocab=list("ab xyz"))
+    assert same.counts == parent.counts and "x" in same.vocab
+    assert same.prob("xy", "z") > 0 and same.prob("ab", "a") > 0
+    more = parent.adapted(["xyz"], 2, vocab=list("ab xyz"))
+    assert more.prob("xy", "z") > same.prob("xy", "z")

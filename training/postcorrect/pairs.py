@@ -124,15 +124,17 @@ def _model_stamp(model_dir: str | Path) -> str:
     bundled model, or with other decoding, is read again, not reused."""
     import hashlib
 
+    from engine.recognition.recognizer import default_beam
+
     folder = Path(model_dir)
     path = folder / "model.onnx"
     if not path.is_file():
         return "missing"
     digest = hashlib.sha256(path.read_bytes())
     card_path, lm_path = folder / "card.json", folder / "lm.json"
-    decoding = json.loads(card_path.read_text()).get("decoding") if card_path.is_file() else None
-    if isinstance(decoding, dict) and decoding.get("default") == "beam":
-        settings = {k: decoding.get(k) for k in ("beam", "lm_weight", "length_bonus")}
+    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    if default_beam(card) > 1:
+        settings = {k: card["decoding"].get(k) for k in ("beam", "lm_weight", "length_bonus")}
         digest.update(json.dumps(settings, sort_keys=True).encode())
         if lm_path.is_file():
             digest.update(lm_path.read_bytes())

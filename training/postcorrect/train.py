@@ -125,24 +125,19 @@ class Batches:
                 return src, tokens.encode_target(text)
 
     def copy_batch(self, max_tokens: int, max_chars: int) -> dict[str, torch.Tensor]:
-        items = []
-        longest = 0
-        while True:
-            ex = self.copy_example(max_chars)
-            longest = max(longest, len(ex[0]) + len(ex[1]))
-            if items and longest * (len(items) + 1) > max_tokens:
-                return collate(items)
-            items.append(ex)
+        return collate(self.items(max_tokens, lambda: self.copy_example(max_chars)))
 
     def batch(self, max_tokens: int) -> dict[str, torch.Tensor]:
         return collate(self.items(max_tokens))
 
-    def items(self, max_tokens: int) -> list[tuple[list[int], list[int]]]:
-        """Examples until the longest one times their number would pass ``max_tokens``."""
+    def items(self, max_tokens: int, make=None) -> list[tuple[list[int], list[int]]]:
+        """Examples (``make()``, default ``example``) until the longest one times their number
+        would pass ``max_tokens``."""
+        make = make or self.example
         items: list[tuple[list[int], list[int]]] = []
         longest = 0
         while True:
-            ex = self.example()
+            ex = make()
             if ex is None:
                 continue
             longest = max(longest, len(ex[0]) + len(ex[1]))
