@@ -96,21 +96,23 @@ def align_confidences(log_probs: np.ndarray, labels: list[int]) -> list[float]:
     for c in labels:
         ext += [c, BLANK]
     s_len = len(ext)
+    emit = log_probs[:, ext]  # (T, S): each state's posterior per frame
+    codes = np.asarray(ext)
+    skip_ok = np.zeros(s_len, dtype=bool)  # a label may follow the previous label directly
+    skip_ok[2:] = (codes[2:] != BLANK) & (codes[2:] != codes[:-2])
     score = np.full((t_len, s_len), -np.inf)
     back = np.zeros((t_len, s_len), dtype=np.int64)
-    score[0, 0] = log_probs[0, ext[0]]
-    if s_len > 1:
-        score[0, 1] = log_probs[0, ext[1]]
+    score[0, :min(2, s_len)] = emit[0, :min(2, s_len)]
+    states = np.arange(s_len)
     for t in range(1, t_len):
-        for s in range(s_len):
-            cands = [(score[t - 1, s], s)]
-            if s >= 1:
-                cands.append((score[t - 1, s - 1], s - 1))
-            if s >= 2 and ext[s] != BLANK and ext[s] != ext[s - 2]:
-                cands.append((score[t - 1, s - 2], s - 2))
-            val, arg = max(cands)
-            score[t, s] = val + log_probs[t, ext[s]]
-            back[t, s] = arg
+        prev = score[t - 1]
+        moves = np.full((3, s_len), -np.inf)  # stay, advance one, skip a blank
+        moves[0] = prev
+        moves[1, 1:] = prev[:-1]
+        moves[2, 2:] = np.where(skip_ok[2:], prev[:-2], -np.inf)
+        best = moves.argmax(0)  # ties keep the nearest state, as the earlier loop did
+        score[t] = moves[best, states] + emit[t]
+        back[t] = states - best
     s = s_len - 1 if s_len < 2 or score[-1, s_len - 1] >= score[-1, s_len - 2] else s_len - 2
     confs = [0.0] * len(labels)
     for t in range(t_len - 1, -1, -1):

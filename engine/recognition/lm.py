@@ -8,15 +8,18 @@ import json
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
+
+import numpy as np
 
 from engine.errors import ModelError
 
 BOS = "\x02"  # start-of-line context symbol (never a charset character)
-CACHE_LIMIT = 50_000
-"""Memoised probabilities kept at most (then forgotten at once): beam search asks for the same
-few contexts within a line, while an unbounded cache grew by about 660 entries a line (570,000
-after 858 Hooker lines, about 250 MB)."""
+CACHE_LIMIT = 16_384
+"""Memoised context distributions kept at most (then forgotten at once; each is one
+probability per character, about 1 KB: some 16 MB in all). Beam search asks for the same few
+contexts within a line, while an unbounded cache of single probabilities once grew to 570,000
+entries after 858 Hooker lines (about 250 MB)."""
 
 
 class CharNgramLM:
@@ -29,7 +32,8 @@ class CharNgramLM:
         self.counts = counts  # context (0..order-1 chars) -> next char -> count
         self.discount = discount
         self.totals = {ctx: sum(nxt.values()) for ctx, nxt in counts.items()}
-        self._cache: dict[tuple[str, str], float] = {}
+        self.index = {c: i for i, c in enumerate(vocab)}
+        self._cache: dict[str, np.ndarray] = {}
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab: list[str], order: int = 4,
@@ -59,29 +63,60 @@ class CharNgramLM:
                     row[c] = row.get(c, 0) + weight * n
         return CharNgramLM(self.order, vocab, counts, self.discount)
 
-    def prob(self, context: str, char: str) -> float:
-        """Interpolated P(char | last order-1 characters of context)."""
+    def distribution(self, context: str) -> np.ndarray:
+        """P(· | last order-1 characters of context) over ``vocab`` plus one last slot for any
+        character outside it. Beam search asks for several characters after the same context,
+        so the whole row is computed at once (and memoised, each shorter context too)."""
         ctx = (BOS * (self.order - 1) + context)[-(self.order - 1):] if self.order > 1 else ""
-        key = (ctx, char)
-        cached = self._cache.get(key)
+        return self._distribution(ctx)
+
+    def _distribution(self, ctx: str) -> np.ndarray:
+        cached = self._cache.get(ctx)
         if cached is not None:
             return cached
+        if ctx:
+            lower = self._distribution(ctx[1:])  # back off to one character less
+        else:
+            lower = np.full(len(self.vocab) + 1, 1.0 / (len(self.vocab) + 1))
+        p = lower
+        nxt = self.counts.get(ctx)
+        if nxt:  # seen context: its discounted counts plus the back-off share of the lower order
+            total = self.totals[ctx]
+            known = [(self.index[c], n) for c, n in nxt.items() if c in self.index]
+            p = self.discount * len(nxt) / total * lower
+            p[[j for j, _ in known]] += np.maximum(
+                np.array([n for _, n in known], dtype=float) - self.discount, 0) / total
         if len(self._cache) >= CACHE_LIMIT:  # bounded: a batch of many pages must not grow it
             self._cache.clear()
-        p = 1.0 / (len(self.vocab) + 1)
-        for k in range(0, self.order):
-            sub = ctx[len(ctx) - k:] if k else ""
-            nxt = self.counts.get(sub)
-            if not nxt:
-                continue
-            total = self.totals[sub]
-            lam = self.discount * len(nxt) / total
-            p = max(nxt.get(char, 0) - self.discount, 0) / total + lam * p
-        self._cache[key] = p
+        self._cache[ctx] = p
         return p
+
+    def prob(self, context: str, char: str) -> float:
+        """Interpolated P(char | last order-1 characters of context)."""
+        return float(self.distribution(context)[self.index.get(char, len(self.vocab))])
 
     def log_prob(self, context: str, char: str) -> float:
         return math.log(max(self.prob(context, char), 1e-12))
+
+    def label_scorer(self, charset: list[str]) -> Callable[[tuple[int, ...], int], float]:
+        """log P(label | previous labels) for CTC labels (1 + index into ``charset``; 0 is the
+        blank), as beam search asks for it; rows memoised per context, bounded."""
+        columns = np.array([self.index.get(c, len(self.vocab)) for c in charset] or [0])
+        rows: dict[tuple[int, ...], list[float]] = {}
+        keep = self.order - 1
+
+        def score(prefix: tuple[int, ...], label: int) -> float:
+            key = prefix[-keep:] if keep else ()
+            row = rows.get(key)
+            if row is None:
+                if len(rows) >= CACHE_LIMIT:
+                    rows.clear()
+                dist = self.distribution("".join(charset[i - 1] for i in key))
+                row = np.log(np.maximum(dist[columns], 1e-12)).tolist()
+                rows[key] = row
+            return row[label - 1]
+
+        return score
 
     def to_json(self) -> str:
         return json.dumps({"order": self.order, "vocab": self.vocab, "discount": self.discount,

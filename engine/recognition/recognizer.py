@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -57,6 +58,7 @@ class Recognizer:
         self.model = OnnxLineModel(model_dir, device, threads=threads)
         self.beam = default_beam(self.model.card) if beam is None else max(1, int(beam))
         self.lm, self.lm_weight, self.length_bonus = None, 0.0, 0.0
+        self._scorer: tuple[object, Callable[[tuple[int, ...], int], float]] | None = None
         lm_path = self.model.dir / "lm.json"
         if lm_path.is_file():  # a character LM for beam search, with weights tuned on val
             from engine.recognition.lm import CharNgramLM
@@ -85,10 +87,10 @@ class Recognizer:
         return self.model.card
 
     def _score(self, prefix: tuple[int, ...], label: int) -> float:
-        """log P_LM(label | prefix) for beam search."""
-        chars = self.model.charset
-        ctx = "".join(chars[i - 1] for i in prefix[-(self.lm.order - 1):]) if prefix else ""
-        return self.lm.log_prob(ctx, chars[label - 1])
+        """log P_LM(label | prefix) for beam search (the scorer follows ``self.lm``)."""
+        if self._scorer is None or self._scorer[0] is not self.lm:
+            self._scorer = (self.lm, self.lm.label_scorer(self.model.charset))
+        return self._scorer[1](prefix, label)
 
     def _decode(self, log_probs: np.ndarray) -> LineResult:
         if self.beam > 1:

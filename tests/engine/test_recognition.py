@@ -56,6 +56,49 @@ def test_align_confidences_follow_best_path() -> None:
     assert align_confidences(lp, []) == []
 
 
+def _brute_force_confidences(lp: np.ndarray, labels: list[int]) -> list[float]:
+    """Every CTC alignment of ``labels`` enumerated; the best one's per-label maxima."""
+    best, best_path = -np.inf, None
+    for path in itertools.product(range(lp.shape[1]), repeat=lp.shape[0]):
+        collapsed = [c for i, c in enumerate(path) if c and (i == 0 or path[i - 1] != c)]
+        score = sum(lp[t, c] for t, c in enumerate(path))
+        if collapsed == labels and score > best:
+            best, best_path = score, path
+    confs: list[float] = []
+    for i, c in enumerate(best_path):
+        if c and (i == 0 or best_path[i - 1] != c):
+            confs.append(0.0)
+        if c:
+            confs[-1] = max(confs[-1], float(np.exp(lp[i, c])))
+    return confs
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_align_confidences_match_every_alignment_enumerated(seed: int) -> None:
+    """The Viterbi alignment is the best of all alignments, repeats (a blank between) included."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 1.5, (6, 3))
+    lp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    for labels in ([1], [2, 1], [1, 1], [1, 2, 1]):
+        assert align_confidences(lp, labels) == pytest.approx(
+            _brute_force_confidences(lp, labels))
+
+
+def test_label_scorer_is_the_lm_on_labels() -> None:
+    """Beam search's scorer gives log P of the LM, context of the last order-1 labels; a
+    charset character the LM never saw gets the floor, not an error."""
+    from engine.recognition.lm import CharNgramLM
+
+    lm = CharNgramLM.train(["abab abba", "baba ab"], list("ab "), order=3)
+    charset = list("ab z")  # labels 1..4; 'z' unknown to the LM
+    score = lm.label_scorer(charset)
+    for prefix in [(), (1,), (1, 2), (2, 1, 3, 1)]:
+        ctx = "".join(charset[i - 1] for i in prefix)
+        for label, char in enumerate(charset, 1):
+            assert score(prefix, label) == pytest.approx(lm.log_prob(ctx, char))
+    assert sum(lm.prob("ab", c) for c in "ab ") + lm.prob("ab", "z") == pytest.approx(1.0)
+
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """The bundled model, or an untrained seeded student exported here (needs torch)."""
