@@ -1,0 +1,35 @@
+"""The LM tuning's collection balance and its per-collection objective."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.recognition.recognizer import LineResult
+from training.data import LineSet
+from training.lm_tune import collection_repeats, mean_cer
+
+
+def test_collection_repeats_balance_the_smaller_collections() -> None:
+    sizes = {"hooker": 6058, "poilus": 1642}
+    assert collection_repeats(sizes, 0.0) == {"hooker": 1, "poilus": 1}
+    assert collection_repeats(sizes, 0.5) == {"hooker": 1, "poilus": 2}
+    assert collection_repeats(sizes, 1.0) == {"hooker": 1, "poilus": 4}
+    assert collection_repeats({"a": 10, "b": 10}, 1.0) == {"a": 1, "b": 1}
+
+
+class _Reads:
+    """Stands in for a Recognizer whose 'posteriors' are already the texts it reads."""
+
+    def _decode(self, text: str) -> LineResult:
+        return LineResult(text, 1.0)
+
+
+def test_mean_cer_gives_each_collection_the_same_say() -> None:
+    refs = ["abcd"] * 9 + ["wxyz"]
+    lines = LineSet([np.zeros((2, 2), np.uint8)] * 10, refs,
+                    [f"big/p/{i}" for i in range(9)] + ["small/p/0"])
+    reads = ["abcd"] * 9 + ["wxy?"]  # one error of 4, in 'small'
+    mean, by = mean_cer(_Reads(), reads, lines)
+    assert by == {"big": 0.0, "small": pytest.approx(0.25)}
+    assert mean == pytest.approx(0.125)  # pooled it would be 1/40
