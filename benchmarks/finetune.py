@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interpolate", type=float, nargs="+", metavar="ALPHA",
                         help="WiSE-FT shares of the fine-tuned weights to measure, each on the "
                              "same fine-tuned network (default: FinetuneConfig's)")
+    parser.add_argument("--encoder-interpolate", type=float, nargs="+", metavar="ALPHA",
+                        help="also measure each --interpolate share with the convolutional "
+                             "encoder mixed at these shares instead (e.g. 1: keep its "
+                             "fine-tuned weights)")
     parser.add_argument("--lm-weights", type=int, nargs="*", default=[],
                         help="also read the test with the parent LM adapted with these weights "
                              "of the corrected lines (0: the parent LM as it is), to choose "
@@ -174,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
             trained, charset, res = finetune_lines(lines, base, cfg, teacher=teacher,
                                                    replay=replay)
             wall = time.time() - t0
-            for alpha in alphas:
-                net = interpolate_weights(copy.deepcopy(trained), base.net, alpha)
+            mixes = [(a, e) for a in alphas for e in [None, *(args.encoder_interpolate or [])]]
+            for alpha, enc_alpha in mixes:
+                net = interpolate_weights(copy.deepcopy(trained), base.net, alpha, enc_alpha)
                 test_after = evaluate(net, test, charset)[0].cer
                 val_after = evaluate(net, val, charset)[0].cer if len(val) else float("nan")
                 test_dec_after = val_dec_after = None
@@ -188,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                                                         [test], args.threads)[0])
                                  for w in args.lm_weights}
                 row = {"lines": size, "path": path, "guard": res["guard"], "interpolate": alpha,
+                       "encoder_interpolate": enc_alpha,
                        "held_before": res["cer_before"], "held_after": res["cer_after"],
                        "test_before": round(test_before, 4), "test_after": round(test_after, 4),
                        "test_rel": round((test_after - test_before) / test_before, 4),
@@ -215,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
           "base val CER, beam + LM | train s | steps |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['lines']} | {r['path']} | {r['guard']} | {r['interpolate']:g} | "
+        enc = r.get("encoder_interpolate")
+        print(f"| {r['lines']} | {r['path']} | {r['guard']} | {r['interpolate']:g}"
+              f"{'' if enc is None else f' (encoder {enc:g})'} | "
               f"{r['held_before']:.1%} → {r['held_after']:.1%} | "
               f"{r['test_before']:.1%} → {r['test_after']:.1%} | {r['test_rel']:+.0%} | "
               f"{_change(r['val_before'], r['val_after'])} | "

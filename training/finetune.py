@@ -129,20 +129,27 @@ def extend_output_layer(net: HtrJandNet, extra: int) -> HtrJandNet:
 
 
 @torch.no_grad()
-def interpolate_weights(net: HtrJandNet, base_net: HtrJandNet, alpha: float) -> HtrJandNet:
-    """WiSE-FT, in place: every weight becomes ``alpha`` * fine-tuned + (1 - ``alpha``) * base.
-    Output rows of characters the base lacks stay as trained. Returns ``net``."""
-    if alpha >= 1.0:
+def interpolate_weights(net: HtrJandNet, base_net: HtrJandNet, alpha: float,
+                        encoder_alpha: float | None = None) -> HtrJandNet:
+    """WiSE-FT, in place: every weight becomes ``alpha`` * fine-tuned + (1 - ``alpha``) * base;
+    the convolutional encoder's with ``encoder_alpha`` where given (its changes were measured
+    to cost the base collections little). Output rows of characters the base lacks stay as
+    trained. Returns ``net``."""
+    if alpha >= 1.0 and (encoder_alpha is None or encoder_alpha >= 1.0):
         return net
     base_state = base_net.state_dict()
     for name, value in net.state_dict().items():  # shares storage with the parameters
         ref = base_state.get(name)
         if ref is None or not torch.is_floating_point(value):
             continue
+        share = encoder_alpha if encoder_alpha is not None and name.startswith("encoder.") \
+            else alpha
+        if share >= 1.0:
+            continue
         if ref.shape == value.shape:
-            value.mul_(alpha).add_(ref, alpha=1.0 - alpha)
+            value.mul_(share).add_(ref, alpha=1.0 - share)
         elif ref.dim() and ref.shape[1:] == value.shape[1:]:  # the extended output layer
-            value[: ref.shape[0]].mul_(alpha).add_(ref, alpha=1.0 - alpha)
+            value[: ref.shape[0]].mul_(share).add_(ref, alpha=1.0 - share)
     return net
 
 

@@ -4,6 +4,8 @@ the distill path. Runs of a few seconds: the mechanics, not the accuracy (see be
 
 from __future__ import annotations
 
+import copy
+
 import json
 import os
 from pathlib import Path
@@ -259,6 +261,24 @@ def test_interpolation_mixes_weights_and_keeps_new_rows(base_dir) -> None:
     assert torch.equal(w[n:], before["head.weight"][n:])  # the new characters' rows
     name = next(k for k in ref if k.endswith("weight") and not k.startswith("head."))
     assert torch.allclose(tuned.state_dict()[name], ref[name] + 0.25)
+
+
+def test_interpolation_can_keep_the_encoder_fine_tuned(base_dir) -> None:
+    """With an encoder share of 1 the convolutions keep their fine-tuned weights while the
+    attention layers and the head are mixed."""
+    from training.finetune import interpolate_weights
+
+    base = load_base(base_dir)
+    tuned = copy.deepcopy(base.net)
+    with torch.no_grad():
+        for p in tuned.parameters():
+            p.add_(1.0)
+    ref = base.net.state_dict()
+    interpolate_weights(tuned, base.net, 0.5, encoder_alpha=1.0)
+    state = tuned.state_dict()
+    conv = next(k for k in ref if k.startswith("encoder.") and k.endswith("conv.weight"))
+    assert torch.allclose(state[conv], ref[conv] + 1.0)
+    assert torch.allclose(state["head.weight"], ref["head.weight"] + 0.5)
 
 
 def test_interpolate_option() -> None:
