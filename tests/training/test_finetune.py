@@ -5,7 +5,6 @@ the distill path. Runs of a few seconds: the mechanics, not the accuracy (see be
 from __future__ import annotations
 
 import copy
-
 import json
 import os
 from pathlib import Path
