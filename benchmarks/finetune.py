@@ -5,7 +5,8 @@ Test CER is printed greedy (the network alone) and as the application reads it: 
 beam search with the parent's character LM adapted to the corrected lines.
 
     nice -n 19 python benchmarks/finetune.py --minutes 5 --sizes 25 50 100 200 \
-        --runs direct:kd direct:replay direct:none distill:kd --json runs/finetune-bench.json
+        --runs direct:kd+synthetic direct:kd direct:replay distill:kd+synthetic \
+        --json runs/finetune-bench.json
 
 Each run gets the same time budget and threads (default 2, as on an archivist's laptop). The
 base is the bundled student (or ``--base``: a model folder or a training checkpoint); the teacher
@@ -82,9 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", type=Path, help="model folder or checkpoint (default: bundled)")
     parser.add_argument("--teacher", type=Path, help="teacher checkpoint for the distill path")
     parser.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 200])
-    parser.add_argument("--runs", nargs="+", default=["direct:kd", "direct:replay", "distill:kd"],
-                        help="PATH:GUARD pairs (paths direct/distill, guards kd/replay/"
-                             "kd+replay/none)")
+    parser.add_argument("--runs", nargs="+",
+                        default=["direct:kd+synthetic", "direct:kd", "distill:kd+synthetic"],
+                        help="PATH:GUARD pairs (paths direct/distill, guards kd+synthetic/"
+                             "kd/replay/kd+replay/none)")
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--guard-weight", type=float,
                         help="share of the loss given to distillation from the base model "
@@ -124,10 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         evaluate,
         find_teacher,
         finetune_lines,
+        guard_replay,
         interpolate_weights,
         load_base,
-        replay_lines,
     )
+    from training.finetune_config import REPLAY_GUARDS
 
     torch.set_num_threads(args.threads)
     if args.base is None:
@@ -154,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
           + (f"{test_dec_before:.2%} with its default decoding" if test_dec_before is not None
              else "greedy only") + f"), base val CER {val_before:.2%} ({len(val)} lines); "
           f"teacher {teacher}", flush=True)
-    replay = None
+    replays: dict = {}
     rows = []
     for size in args.sizes:
         lines = pool.subset(list(range(min(size, len(pool)))))
@@ -163,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
             if path == "distill" and teacher is None:
                 print(f"{size} {spec}: skipped, no teacher", flush=True)
                 continue
-            if "replay" in guard and replay is None:
-                replay = replay_lines(FinetuneConfig(), height, cache_dir=args.cache_dir)
+            if guard in REPLAY_GUARDS and guard not in replays:  # (rendered/sampled once)
+                replays[guard] = guard_replay(replace(FinetuneConfig(), guard=guard), base,
+                                              args.cache_dir)
             cfg = FinetuneConfig(minutes=args.minutes, path=path, guard=guard,
                                  threads=args.threads, max_steps=args.steps)
             if args.guard_weight is not None:
@@ -176,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = replace(cfg, interpolate=1.0)  # each alpha is applied below, to copies
             t0 = time.time()
             trained, charset, res = finetune_lines(lines, base, cfg, teacher=teacher,
-                                                   replay=replay)
+                                                   replay=replays.get(guard))
             wall = time.time() - t0
             mixes = [(a, e) for a in alphas for e in [None, *(args.encoder_interpolate or [])]]
             for alpha, enc_alpha in mixes:

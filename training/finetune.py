@@ -10,9 +10,10 @@ What one run does (``run_finetune``):
    corrections it lacks extend its output layer, the old rows kept;
 3. training with the base training's augmentation, AdamW with warm-up and cosine decay over the
    time budget, a guard against forgetting — distillation from the frozen base model
-   ("kd", needs no data), replay of base training lines ("replay", when ``shared/data`` is
-   there), both, or none — and the best held-back state kept (the start included, so the held-back
-   CER never gets worse);
+   ("kd", needs no data) with replayed synthetic lines (the default "kd+synthetic": bundled
+   handwriting fonts, text drawn from the base's character LM) or base training lines
+   ("replay", "kd+replay", when ``shared/data`` is there), or none — and the best held-back
+   state kept (the start included, so the held-back CER never gets worse);
 4. on the "distill" path (when a teacher checkpoint exists) the teacher is fine-tuned first and
    the student learns from it for the rest of the same budget;
 5. a new version in the user's model store (``training.finetune_version``).
@@ -48,6 +49,7 @@ from training.finetune_config import (
     DEFAULT_PATH,
     GUARDS,
     PATHS,
+    REPLAY_GUARDS,
     FinetuneConfig,
     add_arguments,
     config_from_args,
@@ -396,6 +398,42 @@ def replay_lines(cfg: FinetuneConfig, height: int, root: Path | None = None,
     return lines.subset([int(i) for i in pick])
 
 
+def synthetic_replay_lines(cfg: FinetuneConfig, base: BaseModel) -> LineSet | None:
+    """``cfg.synthetic_pool`` lines rendered with the bundled handwriting fonts from text drawn
+    from the base model's character LM: lines like the base's to replay where its training
+    images are not at hand (a person's laptop). None without an LM or usable fonts."""
+    from engine.recognition.lm import CharNgramLM
+    from training.synthetic import SyntheticLines, find_handwriting_fonts
+
+    lm_path = base.source / "lm.json"
+    if not lm_path.is_file():
+        return None
+    try:
+        lm = CharNgramLM.load(lm_path)
+    except ModelError:
+        return None
+    rng = np.random.default_rng(cfg.seed)
+    texts = [lm.sample(rng, int(rng.integers(20, 70))) for _ in range(cfg.synthetic_pool)]
+    gen = SyntheticLines(texts, base.net.cfg.input_height,
+                         fonts=find_handwriting_fonts(system=False), seed=cfg.seed)
+    if not gen.available:
+        return None
+    pairs = [gen.render() for _ in range(cfg.synthetic_pool)]
+    return LineSet([im for im, _ in pairs], [t for _, t in pairs],
+                   [f"synthetic/replay/{i}" for i in range(len(pairs))])
+
+
+def guard_replay(cfg: FinetuneConfig, base: BaseModel, cache_dir: Path | None = None
+                 ) -> LineSet | None:
+    """The lines the configured guard replays: base training lines ("replay", "kd+replay";
+    None where the data is absent) or synthetic ones ("kd+synthetic"); None for the others."""
+    if cfg.guard in ("replay", "kd+replay"):
+        return replay_lines(cfg, base.net.cfg.input_height, cache_dir=cache_dir)
+    if cfg.guard == "kd+synthetic":
+        return synthetic_replay_lines(cfg, base)
+    return None
+
+
 def _share(steps: int | None, share: float) -> int | None:
     return None if steps is None else max(1, round(steps * share))
 
@@ -411,10 +449,12 @@ def _guard(cfg: FinetuneConfig, base_net: HtrJandNet, height: int, replay: LineS
            ) -> tuple[list[Reference], LineSet | None, str]:
     """References and replay lines for the configured guard, and the guard actually used."""
     refs: list[Reference] = []
-    use_replay = cfg.guard in ("replay", "kd+replay") and replay is not None
-    if cfg.guard in ("kd", "kd+replay") or (cfg.guard == "replay" and replay is None):
+    use_replay = cfg.guard in REPLAY_GUARDS and replay is not None
+    if cfg.guard in ("kd", "kd+replay", "kd+synthetic") or \
+            (cfg.guard == "replay" and replay is None):
         refs.append(Reference(_frozen(base_net), cfg.guard_weight))
-    used = "+".join(n for n, on in (("kd", bool(refs)), ("replay", use_replay),
+    replayed = "synthetic" if cfg.guard == "kd+synthetic" else "replay"
+    used = "+".join(n for n, on in (("kd", bool(refs)), (replayed, use_replay),
                                     ("anchor", cfg.anchor_weight > 0 and not use_replay))
                     if on) or "none"
     return refs, replay if use_replay else None, used
@@ -535,9 +575,7 @@ def run_finetune(inputs: list[str | Path], cfg: FinetuneConfig, name: str,
         teacher_path = find_teacher(base, teacher) if cfg.path != "direct" else None
         lines, report = collect_corrections(inputs, base.net.cfg.input_height, progress, cancel,
                                             pages)
-        replay = None
-        if cfg.guard in ("replay", "kd+replay"):
-            replay = replay_lines(cfg, base.net.cfg.input_height)
+        replay = guard_replay(cfg, base)
         net, charset, result = finetune_lines(lines, base, cfg, teacher=teacher_path,
                                               progress=progress, cancel=cancel, replay=replay)
         if cancel is not None:

@@ -16,20 +16,34 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 FONT_DIRS = [Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts"]
+"""System font folders searched after the bundled ``resources/fonts`` (:func:`font_dirs`)."""
 FONT_NAMES = ("dkg", "breip", "bwht", "femkeklaver", "ecolier", "kristi", "dancingscript",
               "humor-sans", "joscelyn")
 
 
-def find_handwriting_fonts() -> list[Path]:
-    """Handwriting-style font files installed on this machine."""
-    found = []
-    for base in FONT_DIRS:
+def font_dirs() -> list[Path]:
+    """The bundled fonts (OFL, ``resources/fonts``; present on every installation, so that
+    fine-tuning on a laptop can render synthetic lines) and then the system's."""
+    from engine.resources import resource_path
+
+    return [resource_path("fonts"), *FONT_DIRS]
+
+
+def find_handwriting_fonts(system: bool = True) -> list[Path]:
+    """Handwriting-style font files bundled (and, with ``system``, installed on this machine),
+    each file once."""
+    found: list[Path] = []
+    names: set[str] = set()
+    bundled, *others = font_dirs()
+    for base in (bundled, *(others if system else [])):
         if base.is_dir():
-            for path in base.rglob("*"):
+            for path in sorted(base.rglob("*")):
                 low = str(path).lower()
-                if path.suffix.lower() in (".ttf", ".otf") and any(n in low for n in FONT_NAMES):
+                if path.suffix.lower() in (".ttf", ".otf") and path.name not in names and \
+                        (base == bundled or any(n in low for n in FONT_NAMES)):
+                    names.add(path.name)
                     found.append(path)
-    return sorted(found)
+    return found
 
 
 def _glyph_set(font: ImageFont.FreeTypeFont, chars: str) -> set[str]:

@@ -95,6 +95,16 @@ class CharNgramLM:
         """Interpolated P(char | last order-1 characters of context)."""
         return float(self.distribution(context)[self.index.get(char, len(self.vocab))])
 
+    def sample(self, rng: np.random.Generator, length: int) -> str:
+        """A random line of about ``length`` characters drawn from the model (text that reads
+        like the training transcriptions, e.g. for synthetic lines where those cannot be
+        shipped); spaces at either end are dropped."""
+        chars = []
+        for _ in range(length):
+            p = self.distribution("".join(chars))[:-1]  # never the "outside the vocabulary" slot
+            chars.append(self.vocab[int(rng.choice(len(p), p=p / p.sum()))])
+        return "".join(chars).strip()
+
     def log_prob(self, context: str, char: str) -> float:
         return math.log(max(self.prob(context, char), 1e-12))
 

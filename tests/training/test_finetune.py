@@ -22,7 +22,7 @@ from training.corrections import (MIN_LINES, collect_corrections,  # noqa: E402
 from training.finetune import (FinetuneConfig, extend_output_layer, load_base,  # noqa: E402
                                new_characters, run_finetune)
 
-FAST = dict(minutes=0.04, threads=1, eval_interval_s=0.5, warmup_steps=2)
+FAST = dict(minutes=0.04, threads=1, eval_interval_s=0.5, warmup_steps=2, synthetic_pool=24)
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +130,7 @@ def test_version_reads_with_the_parent_lm_adapted_to_the_corrections(project, ba
     dec = json.loads((folder / "card.json").read_text())["decoding"]
     assert dec["default"] == "beam" and dec["beam"] == 4 and dec["lm_weight"] == 0.3
     assert "24 corrected lines counted 3x" in dec["lm"]
+    assert result["guard"] == "kd+synthetic"  # the parent's LM wrote the replayed lines
     version_lm = CharNgramLM.load(folder / "lm.json")
     assert "x" in version_lm.vocab  # the new characters are in the LM's vocabulary
     assert version_lm.prob("laz", "y") > parent_lm.prob("laz", "y")
@@ -138,6 +139,49 @@ def test_version_reads_with_the_parent_lm_adapted_to_the_corrections(project, ba
     assert "beam 4" in (folder / "card.md").read_text()
     zipped = model_store.export_zip(folder.name, tmp_path / "out.zip")
     assert (model_store.import_zip(zipped, "shared lm hand") / "lm.json").is_file()
+
+
+def test_synthetic_replay_lines_come_from_the_bundled_fonts_and_the_lm(base_dir,
+                                                                        tmp_path) -> None:
+    """kd+synthetic renders lines with the bundled fonts (present on every installation) from
+    text drawn from the base's LM; without an LM the guard falls back to kd + anchor."""
+    import shutil
+
+    from engine.recognition.lm import CharNgramLM
+    from training.finetune import _guard, guard_replay
+    from training.synthetic import find_handwriting_fonts
+
+    assert len(find_handwriting_fonts(system=False)) >= 5
+    cfg = FinetuneConfig(**FAST)
+    assert cfg.guard == "kd+synthetic"
+    base = load_base(base_dir)
+    assert guard_replay(cfg, base) is None  # the tiny base has no lm.json
+    assert _guard(cfg, base.net, 64, None)[2] == "kd+anchor"
+    parent = tmp_path / "lm-base"
+    shutil.copytree(base_dir, parent)
+    charset = json.loads((parent / "card.json").read_text())["charset"]
+    (parent / "lm.json").write_text(CharNgramLM.train(
+        ["the quick brown fox jumps over a lazy dog", "a cat sat on the mat"], charset,
+        order=3).to_json())
+    lines = guard_replay(cfg, load_base(parent))
+    assert len(lines) == 24 and {im.shape[0] for im in lines.images} == {64}
+    assert all(t and set(t) <= set(charset) for t in lines.texts)
+    assert all(im.dtype == np.uint8 and int(im.max()) - int(im.min()) > 40
+               for im in lines.images)  # ink drawn on paper
+    assert _guard(cfg, base.net, 64, lines)[2] == "kd+synthetic"  # no anchor with replay
+
+
+def test_char_lm_samples_text_of_its_vocabulary() -> None:
+    from engine.recognition.lm import CharNgramLM
+
+    lm = CharNgramLM.train(["abab abba", "baba ab"], list("ab "), order=3)
+    rng = np.random.default_rng(0)
+    texts = [lm.sample(rng, 30) for _ in range(20)]
+    assert all(0 < len(t) <= 30 and set(t) <= set("ab ") for t in texts)
+    again = np.random.default_rng(0)
+    assert [lm.sample(again, 30) for _ in range(20)] == texts  # seeded: reproducible
+    joined = "".join(texts)
+    assert joined.count("ab") > joined.count("aa") + joined.count("bb")  # as trained
 
 
 def test_cancel_midway_leaves_no_half_model(project, base_dir, store) -> None:
