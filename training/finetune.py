@@ -134,7 +134,8 @@ def extend_output_layer(net: HtrJandNet, extra: int) -> HtrJandNet:
 def interpolate_weights(net: HtrJandNet, base_net: HtrJandNet, alpha: float,
                         encoder_alpha: float | None = None) -> HtrJandNet:
     """WiSE-FT, in place: every weight becomes ``alpha`` * fine-tuned + (1 - ``alpha``) * base;
-    the convolutional encoder's with ``encoder_alpha`` where given (an experiment: keeping the
+    the convolutional encoder's blocks (``encoder.*``, not the collapse convolution) with
+    ``encoder_alpha`` where given (an experiment: keeping the
     encoder fine-tuned gave more gain and as much more forgetting, docs/finetune.md). Output
     rows of characters the base lacks stay as trained. Returns ``net``."""
     if alpha >= 1.0 and (encoder_alpha is None or encoder_alpha >= 1.0):

@@ -27,8 +27,9 @@ class FinetuneConfig:
     # handwriting fonts writing text drawn from the base's character LM, so it works on any
     # laptop). Without replayed lines (no data, no LM or no fonts) the guard falls back to "kd"
     # plus the anchor below. Measured (benchmarks/finetune.py, 100 lines, 376 steps, alpha
-    # 0.6; test CER change / base val change, beam + LM): kd+anchor -34 % / +1.2 pt,
-    # kd + 1,500 synthetic lines from the training texts and 19 system fonts -34 % / +0.9 pt.
+    # 0.6; test CER change / base val change, beam + LM; docs/finetune.md): kd+anchor -34 % /
+    # +1.2 pt, kd+synthetic -30 % / +0.8 pt (with the training texts and 19 system fonts
+    # instead of LM text and the 11 bundled fonts: -34 % / +0.9 pt).
     guard: str = "kd+synthetic"
     lr: float = 3e-4
     warmup_steps: int = 20

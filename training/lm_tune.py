@@ -56,7 +56,7 @@ def mean_cer(rec: Recognizer, posteriors: list[np.ndarray], lines: LineSet
     for lp, ref, coll in zip(posteriors, lines.texts, lines.collections):
         rates.setdefault(coll, ErrorRates()).add(ref, rec._decode(lp).text)
     by = {c: r.cer for c, r in rates.items()}
-    return float(np.mean(list(by.values()))), by
+    return (float(np.mean(list(by.values()))) if by else 0.0), by
 
 
 BALANCES = (0.0, 0.5, 1.0)
@@ -70,7 +70,7 @@ def collection_repeats(sizes: dict[str, int], balance: float) -> dict[str, int]:
     """How many times each collection's lines are counted: ``balance`` 0 counts every line
     once, 1 brings each collection to about the size of the largest, 0.5 halfway."""
     largest = max(sizes.values())
-    return {c: max(1, round(1 + balance * (largest / n - 1))) for c, n in sizes.items()}
+    return {c: max(1, round(1 + balance * (largest / max(n, 1) - 1))) for c, n in sizes.items()}
 
 
 ORDER = 7
@@ -88,6 +88,11 @@ def tune(model_dir: Path, lines: int = 150, beam: int = 8, order: int = ORDER,
     colls = card["training"]["data"]
     train = {c: load_lines(c, "train", card["input"]["height"], cache) for c in colls}
     sizes = {c: len(t) for c, t in train.items()}
+    # (the plain LM first, as before balancing existed: the Recognizer must not load a stale
+    # or broken lm.json; the chosen one replaces it below)
+    atomic_write_text(model_dir / "lm.json", CharNgramLM.train(
+        [t for c in colls for t in train[c].texts], card["charset"], order=order,
+        min_count=2).to_json())
     rec = Recognizer(model_dir, "cpu", beam=1)
     val = val_subset(colls, rec.height, lines, cache)
     posteriors = run_model(rec, val)

@@ -23,7 +23,9 @@ FONT_NAMES = ("dkg", "breip", "bwht", "femkeklaver", "ecolier", "kristi", "danci
 
 def font_dirs() -> list[Path]:
     """The bundled fonts (OFL, ``resources/fonts``; present on every installation, so that
-    fine-tuning on a laptop can render synthetic lines) and then the system's."""
+    fine-tuning on a laptop can render synthetic lines) and then the system's. (Since session
+    7 base training renders with the bundled fonts too: its synthetic lines differ from
+    earlier runs'.)"""
     from engine.resources import resource_path
 
     return [resource_path("fonts"), *FONT_DIRS]
@@ -99,8 +101,12 @@ class SyntheticLines:
         if not self.available:
             raise RuntimeError(self.reason or "no texts to render")
         rng = self.rng
-        font, glyphs = self.fonts[rng.integers(len(self.fonts))]
-        text = "".join(c for c in self.sample_text(max_chars) if c in glyphs).strip() or "a"
+        text = self.sample_text(max_chars)
+        # a font that draws every character of the text (several bundled fonts lack accents,
+        # and a dropped "é" would teach a wrong spelling); else any, without what it lacks
+        whole = [f for f in self.fonts if set(text) <= f[1]] or self.fonts
+        font, glyphs = whole[rng.integers(len(whole))]
+        text = "".join(c for c in text if c in glyphs).strip() or "a"
         x0, y0, x1, y1 = font.getbbox(text)
         pad = 8
         canvas = Image.new("L", (x1 - x0 + 2 * pad, y1 - y0 + 2 * pad), 255)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from array import array
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterable
@@ -16,10 +17,10 @@ from engine.errors import ModelError
 
 BOS = "\x02"  # start-of-line context symbol (never a charset character)
 CACHE_LIMIT = 16_384
-"""Memoised context distributions kept at most (then forgotten at once; each is one
-probability per character, about 1 KB: some 16 MB in all). Beam search asks for the same few
-contexts within a line, while an unbounded cache of single probabilities once grew to 570,000
-entries after 858 Hooker lines (about 250 MB)."""
+"""Memoised context distributions kept at most, and as many rows of a beam search's label
+scorer (then forgotten at once; each is one float per character, about 1 KB: some 30 MB in
+all). Beam search asks for the same few contexts within a line, while an unbounded cache of
+single probabilities once grew to 570,000 entries after 858 Hooker lines (about 250 MB)."""
 
 
 class CharNgramLM:
@@ -78,14 +79,18 @@ class CharNgramLM:
             lower = self._distribution(ctx[1:])  # back off to one character less
         else:
             lower = np.full(len(self.vocab) + 1, 1.0 / (len(self.vocab) + 1))
+            lower.flags.writeable = False
         p = lower
         nxt = self.counts.get(ctx)
         if nxt:  # seen context: its discounted counts plus the back-off share of the lower order
             total = self.totals[ctx]
+            # (counts of characters outside ``vocab`` — never made by train or adapted — only
+            # feed the back-off weight; such characters all share the last slot)
             known = [(self.index[c], n) for c, n in nxt.items() if c in self.index]
             p = self.discount * len(nxt) / total * lower
             p[[j for j, _ in known]] += np.maximum(
                 np.array([n for _, n in known], dtype=float) - self.discount, 0) / total
+            p.flags.writeable = False  # memoised and shared with longer contexts
         if len(self._cache) >= CACHE_LIMIT:  # bounded: a batch of many pages must not grow it
             self._cache.clear()
         self._cache[ctx] = p
@@ -110,9 +115,10 @@ class CharNgramLM:
 
     def label_scorer(self, charset: list[str]) -> Callable[[tuple[int, ...], int], float]:
         """log P(label | previous labels) for CTC labels (1 + index into ``charset``; 0 is the
-        blank), as beam search asks for it; rows memoised per context, bounded."""
+        blank), as beam search asks for it; rows memoised per context (8 bytes a value,
+        CACHE_LIMIT rows at most)."""
         columns = np.array([self.index.get(c, len(self.vocab)) for c in charset] or [0])
-        rows: dict[tuple[int, ...], list[float]] = {}
+        rows: dict[tuple[int, ...], array] = {}
         keep = self.order - 1
 
         def score(prefix: tuple[int, ...], label: int) -> float:
@@ -122,8 +128,8 @@ class CharNgramLM:
                 if len(rows) >= CACHE_LIMIT:
                     rows.clear()
                 dist = self.distribution("".join(charset[i - 1] for i in key))
-                row = np.log(np.maximum(dist[columns], 1e-12)).tolist()
-                rows[key] = row
+                row = rows[key] = array("d", (math.log(max(x, 1e-12))
+                                             for x in dist[columns].tolist()))
             return row[label - 1]
 
         return score

@@ -84,6 +84,51 @@ def test_align_confidences_match_every_alignment_enumerated(seed: int) -> None:
             _brute_force_confidences(lp, labels))
 
 
+def _reference_prob(lm, context: str, char: str) -> float:
+    """Interpolated absolute discounting written out per character (the formula the LM's
+    vectorised distributions must reproduce)."""
+    from engine.recognition.lm import BOS
+
+    ctx = (BOS * (lm.order - 1) + context)[-(lm.order - 1):] if lm.order > 1 else ""
+    p = 1.0 / (len(lm.vocab) + 1)
+    for k in range(lm.order):
+        sub = ctx[len(ctx) - k:] if k else ""
+        nxt = lm.counts.get(sub)
+        if nxt:
+            total = sum(nxt.values())
+            p = max(nxt.get(char, 0) - lm.discount, 0) / total + lm.discount * len(nxt) / total * p
+    return p
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_char_lm_distributions_follow_the_formula(order: int, monkeypatch) -> None:
+    """Every probability equals the per-character formula, also while the memo is cleared
+    mid-way, and the memoised rows cannot be changed from outside."""
+    from engine.recognition import lm as lm_module
+
+    monkeypatch.setattr(lm_module, "CACHE_LIMIT", 3)
+    lm = lm_module.CharNgramLM.train(["abab abba baab", "bbaa ab", "a b"], list("ab "),
+                                     order=order, min_count=1)
+    for ctx in ["", "a", "ab", "ba ", "bbab", "abba ab"]:
+        for char in "ab z":
+            assert lm.prob(ctx, char) == pytest.approx(_reference_prob(lm, ctx, char), abs=1e-15)
+        with pytest.raises(ValueError):
+            lm.distribution(ctx)[0] = 0.0
+
+
+def test_label_scorer_rows_stay_bounded(monkeypatch) -> None:
+    from engine.recognition import lm as lm_module
+
+    monkeypatch.setattr(lm_module, "CACHE_LIMIT", 4)
+    lm = lm_module.CharNgramLM.train(["abab abba"], list("ab "), order=3)
+    score = lm.label_scorer(list("ab "))
+    first = [score(p, 1) for p in itertools.product((1, 2, 3), repeat=2)]
+    cells = score.__closure__  # the scorer's memo is one of its closure cells
+    memo = next(c.cell_contents for c in cells if isinstance(c.cell_contents, dict))
+    assert len(memo) <= 4
+    assert [score(p, 1) for p in itertools.product((1, 2, 3), repeat=2)] == first
+
+
 def test_label_scorer_is_the_lm_on_labels() -> None:
     """Beam search's scorer gives log P of the LM, context of the last order-1 labels; a
     charset character the LM never saw gets the floor, not an error."""

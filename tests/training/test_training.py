@@ -79,6 +79,18 @@ def test_synthetic_lines_or_clear_reason() -> None:
     assert SyntheticLines(TEXTS, 64, fonts=[]).available is False
 
 
+def test_synthetic_lines_keep_accents_with_the_bundled_fonts() -> None:
+    """Several bundled fonts lack accented letters: a text is drawn with a font that has all
+    of its characters, so no word loses its accent (its label would teach a wrong spelling)."""
+    fonts = find_handwriting_fonts(system=False)
+    pangram = "the quick brown fox jumps over the lazy dog"
+    syn = SyntheticLines(["déjà vu été", "là où", pangram], 64, fonts=fonts, seed=3)
+    assert syn.available and any("é" not in glyphs for _, glyphs in syn.fonts)
+    for _ in range(40):
+        _, text = syn.render()
+        assert set(text.split()) <= {"déjà", "vu", "été", "là", "où", *pangram.split()}
+
+
 def test_bucketing_groups_similar_widths() -> None:
     widths = [100, 900, 110, 880, 105, 890]
     batches = bucket_batches(widths, 3, 10_000, None)
