@@ -166,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             if path == "distill" and teacher is None:
                 print(f"{size} {spec}: skipped, no teacher", flush=True)
                 continue
-            if guard in REPLAY_GUARDS and guard not in replays:  # (rendered/sampled once)
-                replays[guard] = guard_replay(replace(FinetuneConfig(), guard=guard), base,
-                                              args.cache_dir)
+            kind = "synthetic" if guard == "kd+synthetic" else "base"  # what gets replayed
+            if guard in REPLAY_GUARDS and kind not in replays:  # (rendered/sampled once)
+                replays[kind] = guard_replay(replace(FinetuneConfig(), guard=guard), base,
+                                             args.cache_dir)
             cfg = FinetuneConfig(minutes=args.minutes, path=path, guard=guard,
                                  threads=args.threads, max_steps=args.steps)
             if args.guard_weight is not None:
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = replace(cfg, interpolate=1.0)  # each alpha is applied below, to copies
             t0 = time.time()
             trained, charset, res = finetune_lines(lines, base, cfg, teacher=teacher,
-                                                   replay=replays.get(guard))
+                                                   replay=replays.get(kind))
             wall = time.time() - t0
             mixes = [(a, e) for a in alphas for e in [None, *(args.encoder_interpolate or [])]]
             for alpha, enc_alpha in mixes:

@@ -451,8 +451,7 @@ def _guard(cfg: FinetuneConfig, base_net: HtrJandNet, height: int, replay: LineS
     """References and replay lines for the configured guard, and the guard actually used."""
     refs: list[Reference] = []
     use_replay = cfg.guard in REPLAY_GUARDS and replay is not None
-    if cfg.guard in ("kd", "kd+replay", "kd+synthetic") or \
-            (cfg.guard == "replay" and replay is None):
+    if cfg.guard.startswith("kd") or (cfg.guard == "replay" and replay is None):
         refs.append(Reference(_frozen(base_net), cfg.guard_weight))
     replayed = "synthetic" if cfg.guard == "kd+synthetic" else "replay"
     used = "+".join(n for n, on in (("kd", bool(refs)), (replayed, use_replay),

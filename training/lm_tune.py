@@ -88,15 +88,19 @@ def tune(model_dir: Path, lines: int = 150, beam: int = 8, order: int = ORDER,
     colls = card["training"]["data"]
     train = {c: load_lines(c, "train", card["input"]["height"], cache) for c in colls}
     sizes = {c: len(t) for c, t in train.items()}
+
+    def balanced_lm(repeats: dict[str, int]) -> CharNgramLM:
+        return CharNgramLM.train([t for c in colls for t in train[c].texts * repeats[c]],
+                                 card["charset"], order=order, min_count=2)
+
     # (the plain LM first, as before balancing existed: the Recognizer must not load a stale
     # or broken lm.json; the chosen one replaces it below)
-    atomic_write_text(model_dir / "lm.json", CharNgramLM.train(
-        [t for c in colls for t in train[c].texts], card["charset"], order=order,
-        min_count=2).to_json())
+    lms = {BALANCES[0]: balanced_lm(collection_repeats(sizes, BALANCES[0]))}
+    atomic_write_text(model_dir / "lm.json", lms[BALANCES[0]].to_json())
     rec = Recognizer(model_dir, "cpu", beam=1)
     val = val_subset(colls, rec.height, lines, cache)
     posteriors = run_model(rec, val)
-    trials, lms, tried = [], {}, []
+    trials, tried = [], []
     rec.beam = 1
     cer, by = mean_cer(rec, posteriors, val)
     trials.append({"beam": 1, "lm_weight": 0.0, "length_bonus": 0.0, "cer": cer, "by": by})
@@ -106,9 +110,9 @@ def tune(model_dir: Path, lines: int = 150, beam: int = 8, order: int = ORDER,
         if repeats in tried:  # (collections of one size: every balance is the same LM)
             continue
         tried.append(repeats)
-        rec.lm = lms[balance] = CharNgramLM.train(
-            [t for c in colls for t in train[c].texts * repeats[c]], card["charset"],
-            order=order, min_count=2)
+        if balance not in lms:
+            lms[balance] = balanced_lm(repeats)
+        rec.lm = lms[balance]
         for w, b in itertools.product((0.0, 0.2, 0.35, 0.5), (0.0, 1.0, 2.0)):
             if w == 0.0 and balance != BALANCES[0]:
                 continue  # without the LM the balance changes nothing

@@ -104,7 +104,8 @@ class SyntheticLines:
         text = self.sample_text(max_chars)
         # a font that draws every character of the text (several bundled fonts lack accents,
         # and a dropped "é" would teach a wrong spelling); else any, without what it lacks
-        whole = [f for f in self.fonts if set(text) <= f[1]] or self.fonts
+        chars = set(text)
+        whole = [f for f in self.fonts if chars <= f[1]] or self.fonts
         font, glyphs = whole[rng.integers(len(whole))]
         text = "".join(c for c in text if c in glyphs).strip() or "a"
         x0, y0, x1, y1 = font.getbbox(text)

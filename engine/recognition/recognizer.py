@@ -86,16 +86,17 @@ class Recognizer:
     def card(self) -> dict:
         return self.model.card
 
-    def _score(self, prefix: tuple[int, ...], label: int) -> float:
-        """log P_LM(label | prefix) for beam search (the scorer follows ``self.lm``)."""
+    def _lm_scorer(self) -> Callable[[tuple[int, ...], int], float]:
+        """log P_LM(label | prefix) for beam search, built once per LM (it follows
+        ``self.lm`` when that is replaced, e.g. while tuning)."""
         if self._scorer is None or self._scorer[0] is not self.lm:
             self._scorer = (self.lm, self.lm.label_scorer(self.model.charset))
-        return self._scorer[1](prefix, label)
+        return self._scorer[1]
 
     def _decode(self, log_probs: np.ndarray) -> LineResult:
         if self.beam > 1:
             use_lm = self.lm is not None and self.lm_weight > 0
-            labels, confs = beam_decode(log_probs, self.beam, lm=self._score if use_lm else None,
+            labels, confs = beam_decode(log_probs, self.beam, lm=self._lm_scorer() if use_lm else None,
                                         lm_weight=self.lm_weight, length_bonus=self.length_bonus)
         else:
             labels, confs = greedy_decode(log_probs)
