@@ -29,6 +29,7 @@ from engine.formats import read_document, write_page_xml  # noqa: E402
 from engine.imaging import load_image  # noqa: E402
 from engine.segmentation import segment_page  # noqa: E402
 from engine.segmentation.evaluate import collection_from_dir, evaluate, index_predictions  # noqa: E402
+from engine.segmentation.metrics import THIN_HEIGHT  # noqa: E402
 
 DATA = Path(os.environ.get("HTRJAND_SHARED_DATA", REPO.parent / "shared" / "data"))
 COLLECTIONS = {"hooker": "split_val.txt", "poilus": "split_val.txt"}
@@ -89,7 +90,7 @@ def report(name: str, collections, pred_dir: Path, seconds: dict[str, float]) ->
         print(
             f"{name:<10}{res.name:<8}{d['pages']:>6}{d['gt_lines']:>6}{d['pred_lines']:>6}"
             f"{d['precision']:>8.4f}{d['recall']:>8.4f}{d['f1']:>8.4f}{d['f1_annotated']:>8.4f}"
-            f"{d['baseline_f1']:>8.4f}"
+            f"{d['f1_without_thin']:>8.4f}{d['baseline_f1']:>8.4f}"
             f"{seconds[res.name]:>9.2f}"
         )
 
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         collections.append(coll)
     with tempfile.TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
-        print(f"{'system':<10}{'coll':<8}{'pages':>6}{'GT':>6}{'pred':>6}{'P':>8}{'R':>8}{'F1':>8}{'F1-ann':>8}{'BL-F1':>8}{'s/page':>9}")
+        print(f"{'system':<10}{'coll':<8}{'pages':>6}{'GT':>6}{'pred':>6}{'P':>8}{'R':>8}{'F1':>8}{'F1-ann':>8}{'F1-thin':>8}{'BL-F1':>8}{'s/page':>9}")
         ours = base / "ours"
         ours.mkdir(parents=True, exist_ok=True)
         report("htrjand", collections, ours, run_ours(collections, ours, args.model))
@@ -124,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             kr.mkdir(parents=True, exist_ok=True)
             report("kraken", collections, kr, run_kraken(collections, kr))
     print(f"({os.cpu_count()} CPU cores; line F1 at polygon IoU >= 0.5, one-to-one; F1-ann: "
-          "unmatched lines outside the ground truth's transcribed regions left out; BL-F1 cBAD-style)")
+          "unmatched lines outside the ground truth's transcribed regions left out; F1-thin: ground-truth "
+          f"polygons thinner than {THIN_HEIGHT} line spacings, and the predictions on them, left out; BL-F1 cBAD-style)")
     return 0
 
 

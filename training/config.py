@@ -45,6 +45,7 @@ class TrainConfig:
     warmup_steps: int = 200
     schedule: str = "cosine"  # "cosine" (over epochs or the time budget) or "plateau"
     clip_norm: float = 5.0
+    ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
     patience: int = 6  # epochs without val CER gain before stopping
     seed: int = 0
     threads: int = 2

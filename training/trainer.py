@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from engine.metrics import ErrorRates
 from training.augment import ParallelAugmenter, augment
@@ -60,6 +61,7 @@ class Trainer:
         self.model = HtrJandNet(net).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr,
                                      weight_decay=cfg.weight_decay)
+        self.ema: AveragedModel | None = None
         self.teacher = load_teacher(cfg.teacher, charset.chars) if cfg.teacher else None
         if self.teacher is not None:
             self.teacher.to(self.device)
@@ -80,12 +82,20 @@ class Trainer:
                 raise ValueError(f"{cfg.init}: checkpoint charset differs from the data's")
             self.model.load_state_dict(ck["model"])
             self.log(f"initialised from {cfg.init}")
+        if cfg.ema_decay > 0 and self.ema is None:
+            self.ema = self._new_ema()
         (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
         self.log(f"{cfg.model}: {count_parameters(self.model)} parameters, "
                  f"{charset.num_classes} classes, {len(train)} train / {len(val)} val lines"
                  + (f", distilled from {cfg.teacher}" if cfg.teacher else "")
                  + f", on {self.device}" + (f", {cfg.workers} augmenting processes"
                                             if self.augmenter else ""))
+
+    def _new_ema(self) -> AveragedModel:
+        """A running average of the weights (batch-norm statistics included), starting from the
+        current ones: the average of a noisy stretch of training often reads better than its end."""
+        return AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema_decay),
+                             use_buffers=True)
 
     def log(self, message: str) -> None:
         line = f"{time.strftime('%H:%M:%S')} {message}"
@@ -169,6 +179,8 @@ class Trainer:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
             self.opt.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
             self.step += 1
             total += loss.item() * len(idx)
             count += len(idx)
@@ -181,16 +193,19 @@ class Trainer:
         return total / max(1, count)
 
     @torch.no_grad()
-    def evaluate(self, lines: LineSet) -> tuple[dict[str, ErrorRates], list[str]]:
-        """Per-collection error rates and the hypotheses, greedy decoding, eval mode."""
-        self.model.eval()
-        wf = self.model.cfg.width_factor
+    def evaluate(self, lines: LineSet, model: HtrJandNet | None = None
+                 ) -> tuple[dict[str, ErrorRates], list[str]]:
+        """Per-collection error rates and the hypotheses of ``model`` (default: the trained
+        network), greedy decoding, eval mode."""
+        model = model or self.model
+        model.eval()
+        wf = model.cfg.width_factor
         hyps: list[str] = [""] * len(lines)
         for b in bucket_batches([im.shape[1] for im in lines.images], 32, 32 * 2000, None):
             x, widths = to_tensor_batch([lines.images[i] for i in b], wf)
             x, widths = x.to(self.device), widths.to(self.device)
-            lp = self.model(x, widths)
-            for i, text in zip(b, greedy_texts(lp, self.model.frames(widths), self.charset)):
+            lp = model(x, widths)
+            for i, text in zip(b, greedy_texts(lp, model.frames(widths), self.charset)):
                 hyps[i] = text
         rates: dict[str, ErrorRates] = {}
         for coll, ref, hyp in zip(lines.collections, lines.texts, hyps):
@@ -199,8 +214,17 @@ class Trainer:
         return rates, hyps
 
     # --- checkpoints ----------------------------------------------------------------------
-    def state(self) -> dict:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
+    def state(self, weights: str = "model") -> dict:
+        """Everything to resume; ``weights="ema"`` stores the averaged weights as the model
+        (for best.pt, which export reads), the trained ones stay under "raw"."""
+        model = self.model.state_dict()
+        extra: dict = {}
+        if self.ema is not None:
+            averaged = self.ema.module.state_dict()
+            extra = {"ema": averaged, "ema_n": int(self.ema.n_averaged)}
+            if weights == "ema":
+                model, extra["raw"] = averaged, model
+        return {"model": model, **extra, "opt": self.opt.state_dict(),
                 "net": self.model.cfg.to_dict(), "charset": self.charset.chars,
                 "train_config": self.cfg.to_dict(), "epoch": self.epoch, "step": self.step,
                 "elapsed": self.elapsed, "best_cer": self.best_cer, "bad_epochs": self.bad_epochs,
@@ -209,17 +233,22 @@ class Trainer:
                 "hardware": (torch.cuda.get_device_name(self.device)
                              if self.device.type == "cuda" else "cpu")}
 
-    def save(self, name: str) -> None:
+    def save(self, name: str, weights: str = "model") -> None:
         tmp = self.run_dir / f".{name}.tmp"
-        torch.save(self.state(), tmp)
+        torch.save(self.state(weights), tmp)
         tmp.replace(self.run_dir / name)
 
     def resume(self, path: Path) -> None:
         ck = torch.load(path, map_location="cpu", weights_only=False)
         if list(ck["charset"]) != self.charset.chars:
             raise ValueError(f"{path}: checkpoint charset differs from the data's")
-        self.model.load_state_dict(ck["model"])
+        self.model.load_state_dict(ck.get("raw", ck["model"]))
         self.opt.load_state_dict(ck["opt"])
+        if self.cfg.ema_decay > 0:
+            self.ema = self._new_ema()
+            if "ema" in ck:
+                self.ema.module.load_state_dict(ck["ema"])
+                self.ema.n_averaged.fill_(ck.get("ema_n", 1))
         for key in ("epoch", "step", "elapsed", "best_cer", "bad_epochs", "history",
                     "plateau_scale"):
             setattr(self, key, ck[key])
@@ -247,17 +276,21 @@ class Trainer:
             loss = self.train_epoch(budget)
             train_s = time.time() - t0
             rates, _ = self.evaluate(self.val)
+            raw_cer = rates["all"].cer
+            if self.ema is not None:  # the average decides: best.pt, early stopping
+                rates, _ = self.evaluate(self.val, self.ema.module)
             self.epoch += 1
             cer = rates["all"].cer
             row = {"epoch": self.epoch, "stage": stage, "loss": round(loss, 4),
                    "val_cer": round(cer, 4), "val_wer": round(rates["all"].wer, 4),
                    **{f"cer_{k}": round(v.cer, 4) for k, v in rates.items() if k != "all"},
+                   **({"raw_val_cer": round(raw_cer, 4)} if self.ema is not None else {}),
                    "train_s": round(train_s, 1), "elapsed_s": round(self.elapsed, 1),
                    "lr": self.opt.param_groups[0]["lr"]}
             self.history.append(row)
             if cer < self.best_cer - 1e-4:
                 self.best_cer, self.bad_epochs = cer, 0
-                self.save("best.pt")
+                self.save("best.pt", "ema" if self.ema is not None else "model")
             else:
                 self.bad_epochs += 1
                 self.plateau_scale *= 0.5 if self.cfg.schedule == "plateau" else 1.0

@@ -5,7 +5,8 @@ ground-truth line at IoU >= 0.5 (one-to-one); the baseline scores are cBAD-style
 precision/recall within a quarter of the line spacing. P-ann / F1-ann leave out unmatched
 predictions outside what the ground truth annotates line by line (its text regions that hold
 lines): writing a partial transcription leaves out, such as a registry's stamps, is found but
-has nothing to match. ``--cer`` adds the end-to-end page CER
+has nothing to match. A note gives the F1 without ground-truth polygons drawn as thin bands
+along the baseline, which a polygon around the writing seldom matches. ``--cer`` adds the end-to-end page CER
 (recognised text of the predicted lines against the ground-truth text) when a recognition model
 is available.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from engine.errors import FormatError
 from engine.segmentation.evaluate import collection_from_dir, evaluate, index_predictions
+from engine.segmentation.metrics import THIN_HEIGHT
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
             f"{d['baseline_recall']:>8.4f}{d['baseline_f1']:>8.4f}{cer:>8}"
         )
     for r in results:
+        if r.scores.gt_thin:
+            print(f"note: {r.name}: {r.scores.gt_thin} ground-truth lines are thin bands along the baseline "
+                  f"(under {THIN_HEIGHT} line spacings); F1 without them and the predictions lying on them: "
+                  f"{r.scores.f1_without_thin:.4f}")
         if r.missing:
             print(f"note: {r.name}: {len(r.missing)} ground-truth pages have no prediction (scored as empty), e.g. {r.missing[0]}")
         if r.cer is None and r.cer_note:

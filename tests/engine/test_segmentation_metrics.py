@@ -70,6 +70,22 @@ def test_lines_outside_the_annotated_area_are_counted_apart():
     assert s.fp_outside == 1
 
 
+def test_thin_ground_truth_bands_are_counted_apart():
+    """Ground truth that draws two of five lines as thin bands along the baseline: polygons
+    around the writing miss them by the standard F1, not by the F1 without thin bands."""
+    lines = [(box(100, 100 + 100 * i, 900, 160 + 100 * i), [(100, 150 + 100 * i), (900, 150 + 100 * i)])
+             for i in range(5)]
+    gt = page_with([(box(100, 140 + 100 * i, 900, 152 + 100 * i), b) if i in (1, 3) else (p, b)
+                    for i, (p, b) in enumerate(lines)])
+    s = score_page(page_with(lines), gt)
+    assert (s.tp, s.fp, s.fn) == (3, 2, 2) and s.f1 == pytest.approx(0.6)
+    assert (s.gt_thin, s.fn_thin, s.fp_on_thin) == (2, 2, 2)
+    assert s.f1_without_thin == 1.0 and s.as_dict()["f1_without_thin"] == 1.0
+    s = score_page(gt, gt)  # a thin band matched by itself stays a hit
+    assert (s.gt_thin, s.fn_thin, s.fp_on_thin) == (2, 0, 0) and s.f1_without_thin == 1.0
+    assert score_page(page_with(lines), page_with(lines)).gt_thin == 0
+
+
 def test_empty_prediction_scores_zero():
     gt = page_with([(box(0, 0, 100, 50), [(0, 40), (100, 40)])])
     s = score_page(Page(image_filename="x.png", width=1000, height=1000), gt)

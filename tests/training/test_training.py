@@ -130,6 +130,31 @@ def test_a_few_steps_learn_and_resume(tmp_path) -> None:
     assert again.epoch == 3 and again.step == trainer.step
 
 
+def test_moving_average_is_validated_kept_and_resumed(tmp_path) -> None:
+    import torch
+
+    from training.trainer import Trainer
+
+    lines = _tiny_lines()
+    cfg = TrainConfig(model="student", run_dir=str(tmp_path / "run"), epochs=2, batch_size=4,
+                      warmup_steps=1, lr=3e-3, threads=1, ema_decay=0.9,
+                      curriculum=[Stage("toy", 1000, augment=False)])
+    trainer = Trainer(cfg, lines, lines, Charset.from_texts(TEXTS))
+    start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    result = trainer.fit()
+    raw, averaged = trainer.model.state_dict(), trainer.ema.module.state_dict()
+    key = next(k for k, v in start.items() if v.is_floating_point() and v.numel() > 1)
+    # the average lies between the start and the trained weights: neither one nor the other
+    assert not torch.equal(averaged[key], raw[key]) and not torch.equal(averaged[key], start[key])
+    assert "raw_val_cer" in result["history"][0]
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
+    assert best["best_cer"] == min(r["val_cer"] for r in result["history"])
+    again = Trainer(cfg, lines, lines, Charset.from_texts(TEXTS))  # resumes from last.pt
+    assert torch.equal(again.model.state_dict()[key], raw[key])
+    assert torch.equal(again.ema.module.state_dict()[key], averaged[key])
+    assert int(again.ema.n_averaged) == trainer.step
+
+
 def test_augmenting_processes_feed_the_same_training(tmp_path) -> None:
     from training.trainer import Trainer
 

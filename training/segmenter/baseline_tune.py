@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     card["postprocess"] = asdict(post)
     card["metrics"] = {name: {"pages": s.pages, "precision": round(s.precision, 4), "recall": round(s.recall, 4),
                               "f1": round(s.f1, 4), "f1_annotated": round(s.f1_annotated, 4),
+                              "f1_without_thin": round(s.f1_without_thin, 4),
                               "baseline_f1": round(s.bl_f1, 4)}
                        for name, s in scores.items()}
     card["metrics_note"] = "val splits, the pages these settings were chosen on"
