@@ -48,7 +48,7 @@ def decoded_cer(folder: Path, lines, threads: int) -> float:
 
     rec = Recognizer(folder, "cpu", threads=threads)
     rates = ErrorRates()
-    for ref, res in zip(lines.texts, rec.recognize_images(list(lines.images))):
+    for ref, res in zip(lines.texts, rec.recognize_images(list(lines.images), pages=lines.pages)):
         rates.add(ref, res.text)
     return rates.cer
 
@@ -61,16 +61,17 @@ def version_cers(net, charset, base, texts: list[str], weight: int, line_sets: l
     import tempfile
 
     from training.export import onnx_bytes
-    from training.finetune_version import version_lm
+    from training.finetune_version import version_lm, write_language_lms
 
     adapted = version_lm(base, charset, texts, weight)
     if adapted is None:
         return [None] * len(line_sets)
-    lm, decoding = adapted
+    lm, decoding, languages = adapted
     with tempfile.TemporaryDirectory(prefix="htrjand-ftbench-") as tmp:
         folder = Path(tmp)
         (folder / "model.onnx").write_bytes(onnx_bytes(net.eval()))
         (folder / "lm.json").write_text(lm.to_json())
+        write_language_lms(folder, languages)
         card = {**base.card, "charset": charset.chars, "num_classes": charset.num_classes,
                 "decoding": decoding}
         (folder / "card.json").write_text(json.dumps(card, ensure_ascii=False))

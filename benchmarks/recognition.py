@@ -34,12 +34,12 @@ COLLECTIONS = ("hooker", "poilus")
 
 
 def cut_val_lines(data: Path, height: int, max_lines: int | None) -> dict:
-    """{"images": [...], "texts": [...], "collections": [...], "cut_s": seconds}."""
+    """{"images": [...], "texts": [...], "collections": [...], "pages": [...], "cut_s": seconds}."""
     from engine.formats import read_document
     from engine.imaging import load_image
     from engine.recognition.lines import cut_lines
 
-    images, texts, colls, t0 = [], [], [], time.perf_counter()
+    images, texts, colls, pages, t0 = [], [], [], [], time.perf_counter()
     for coll in COLLECTIONS:
         listing = data / coll / "split_val.txt"
         for name in listing.read_text().split():
@@ -51,26 +51,28 @@ def cut_val_lines(data: Path, height: int, max_lines: int | None) -> dict:
                     images.append(img)
                     texts.append(ln.text)
                     colls.append(coll)
+                    pages.append(f"{coll}/{name}")
     if max_lines and len(images) > max_lines:
         keep = np.linspace(0, len(images) - 1, max_lines).astype(int)
         images = [images[i] for i in keep]
         texts = [texts[i] for i in keep]
         colls = [colls[i] for i in keep]
-    return {"images": images, "texts": texts, "collections": colls,
+        pages = [pages[i] for i in keep]
+    return {"images": images, "texts": texts, "collections": colls, "pages": pages,
             "cut_s": time.perf_counter() - t0}
 
 
 def run_backend(backend: str, model: Path, lines_file: Path, threads: int, beam: int) -> dict:
     """Recognise the saved lines with one backend (called in a child process)."""
     blob = np.load(lines_file, allow_pickle=True)
-    images = list(blob["images"])
+    images, pages = list(blob["images"]), [str(p) for p in blob["pages"]]
     if backend == "onnxruntime":
         from engine.recognition import Recognizer
 
         rec = Recognizer(model, "cpu", beam=beam, threads=threads)
         rec.recognize_images(images[:8])  # warm-up
         t0 = time.perf_counter()
-        texts = [r.text for r in rec.recognize_images(images)]
+        texts = [r.text for r in rec.recognize_images(images, pages=pages)]
     else:
         import torch
 
@@ -129,7 +131,7 @@ def main() -> int:
         lines_file = Path(tmp) / "lines.npz"
         arr = np.empty(n, dtype=object)
         arr[:] = lines["images"]
-        np.savez(lines_file, images=arr)
+        np.savez(lines_file, images=arr, pages=np.array(lines["pages"]))
         results = {}
         for backend, width in runs:
             cmd = [sys.executable, __file__, "--model", str(model), "--threads",

@@ -34,6 +34,12 @@ LOCK_FILE = ".training.lock"
 STAGING_PREFIX = ".staging-"
 #: What a model folder (and so a model .zip) may hold; anything else in a zip is refused.
 MODEL_FILES = ("model.onnx", "card.json", "card.md", "model.pt", "lm.json")
+LANGUAGE_LM = re.compile(r"lm-[A-Za-z0-9_-]+\.json\.gz")  # per-language LMs (card decoding.lms)
+
+
+def is_model_file(name: str) -> bool:
+    """Whether a model folder (and so a model .zip) may hold a file of this name."""
+    return name in MODEL_FILES or LANGUAGE_LM.fullmatch(name) is not None
 REQUIRED_FILES = ("model.onnx", "card.json")
 MIN_FREE_BYTES = 200 * 1024 * 1024  # room for a version (a few MB) with a wide margin
 MAX_ZIP_BYTES = 2 * 1024 ** 3  # uncompressed size accepted from a zip
@@ -253,9 +259,9 @@ def export_zip(name: str, destination: str | os.PathLike[str]) -> Path:
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            for fname in MODEL_FILES:
-                if (info.path / fname).is_file():
-                    zf.write(info.path / fname, f"{info.path.name}/{fname}")
+            for path in sorted(info.path.iterdir()):
+                if path.is_file() and is_model_file(path.name):
+                    zf.write(path, f"{info.path.name}/{path.name}")
         os.replace(tmp, dest)
     except OSError as exc:
         raise StorageError(f"Could not write {dest}: {exc.strerror or exc}") from exc
@@ -280,9 +286,9 @@ def _zip_members(zf: zipfile.ZipFile, source: Path) -> dict[str, zipfile.ZipInfo
             continue
         if (info.external_attr >> 16) & 0o170000 == 0o120000:
             raise ModelError(f"{source}: {raw!r} is a symbolic link; not imported.")
-        if len(parts) > 2 or parts[-1] not in MODEL_FILES:
+        if len(parts) > 2 or not is_model_file(parts[-1]):
             raise ModelError(f"{source}: unexpected file {raw!r}; a model zip holds only "
-                             f"{', '.join(MODEL_FILES)} (optionally in one folder).")
+                             f"{', '.join(MODEL_FILES)} and lm-<name>.json.gz (optionally in one folder).")
         folders.add(parts[0] if len(parts) == 2 else "")
         if parts[-1] in members:
             raise ModelError(f"{source}: {parts[-1]} appears twice.")

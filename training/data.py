@@ -54,6 +54,12 @@ class LineSet:
     def collections(self) -> list[str]:
         return [s.split("/", 1)[0] for s in self.sources]
 
+    @property
+    def pages(self) -> list[str]:
+        """The page of each line ("<collection>/<page stem>"): the unit the recognizer reads
+        with one language LM (``Recognizer.recognize_images(..., pages=...)``)."""
+        return [s.rsplit("/", 1)[0] for s in self.sources]
+
     def subset(self, keep: list[int]) -> "LineSet":
         return LineSet([self.images[i] for i in keep], [self.texts[i] for i in keep],
                        [self.sources[i] for i in keep])

@@ -272,6 +272,14 @@ def decoding_text(card: dict) -> str:
             f"{dec['lm_weight']}, length bonus {dec['length_bonus']}: CER {best:.2%} vs greedy "
             f"{greedy:.2%} on {dec['tuned_on']} (the lines the weights were chosen on); "
             f"{default}.\n")
+    if dec.get("lms"):
+        langs = dec.get("languages") or {}
+        text += ("\nEach page is read with the one of these per-collection LMs that best explains "
+                 "its greedy reading" + (f" (CER {langs['cer']:.2%} on the same lines)" if "cer" in langs
+                                         else "") + ":\n\n| LM | text | LM weight | length bonus |\n"
+                 "|---|---|---|---|\n" + "".join(
+                     f"| {e['file']} | {e.get('text', '')} | {e['lm_weight']} | {e['length_bonus']} |\n"
+                     for e in dec["lms"]))
     if dec.get("val"):
         text += "\n| collection | val lines | CER | WER |\n|---|---|---|---|\n" + "".join(
             f"| {c} | {r['lines']} | {r['cer']:.2%} | {r['wer']:.2%} |\n"

@@ -17,7 +17,7 @@ import torch
 from engine import model_store
 from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.recognition.lm import CharNgramLM
-from engine.recognition.recognizer import default_beam
+from engine.recognition.recognizer import default_beam, load_language_lms
 from training.charset import Charset
 from training.export import FORMAT_VERSION, OPSET, onnx_bytes
 from training.network import HtrJandNet, count_parameters
@@ -108,22 +108,36 @@ def _decoding_line(card: dict) -> str:
 
 
 def version_lm(base, charset: Charset, texts: list[str], weight: int
-               ) -> tuple[CharNgramLM, dict] | None:
-    """The character LM and decoding settings of a version: the parent's LM adapted to the
+               ) -> tuple[CharNgramLM, dict, list[tuple[dict, CharNgramLM]]] | None:
+    """The character LMs and decoding settings of a version: the parent's LM adapted to the
     corrected lines (``CharNgramLM.adapted``) with the parent's tuned decoding settings (its
-    default included); None when the parent has no LM or no tuned decoding (the version then
-    reads greedily)."""
+    default included), and each of the parent's per-language LMs adapted the same way (card
+    entry, LM); None when the parent has no LM or no tuned decoding (the version then reads
+    greedily)."""
     decoding = (base.card or {}).get("decoding")
     lm_path = base.source / "lm.json" if base.source.is_dir() else None
     if not isinstance(decoding, dict) or lm_path is None or not lm_path.is_file():
         return None
-    lm = CharNgramLM.load(lm_path).adapted(texts, max(0, weight), vocab=charset.chars)
+    texts, weight = list(texts), max(0, weight)
+    lm = CharNgramLM.load(lm_path).adapted(texts, weight, vocab=charset.chars)
     settings = {k: decoding[k] for k in ("default", "beam", "lm_weight", "length_bonus")
                 if k in decoding}
-    settings["lm"] = (f"{decoding.get('lm', 'the parent model character LM')}, plus the "
-                      f"{len(texts)} corrected lines counted {weight}x")
+    added = f", plus the {len(texts)} corrected lines counted {weight}x"
+    settings["lm"] = f"{decoding.get('lm', 'the parent model character LM')}{added}"
     settings["tuned_on"] = f"inherited from {(base.card or {}).get('name', base.source.name)}"
-    return lm, settings
+    languages = [({**entry, "text": f"{entry.get('text', entry['name'])}{added}"},
+                  language.lm.adapted(texts, weight, vocab=charset.chars))
+                 for entry, language in zip(decoding.get("lms") or [],
+                                            load_language_lms(base.source, base.card))]
+    if languages:
+        settings["lms"] = [entry for entry, _ in languages]
+    return lm, settings, languages
+
+
+def write_language_lms(folder: Path, languages: list[tuple[dict, CharNgramLM]]) -> None:
+    """Write a version's per-language LMs (``version_lm``) into its folder."""
+    for entry, lm in languages:
+        atomic_write_bytes(folder / entry["file"], lm.to_bytes(compress=True))
 
 
 def write_version(net: HtrJandNet, charset: Charset, base, cfg, result: dict, name: str,
@@ -141,8 +155,9 @@ def write_version(net: HtrJandNet, charset: Charset, base, cfg, result: dict, na
         card = version_card(net, charset, base, cfg, result, model_store.slug(name))
         adapted = version_lm(base, charset, list(texts or []), cfg.corrections_lm_weight)
         if adapted is not None:
-            lm, card["decoding"] = adapted
+            lm, card["decoding"], languages = adapted
             atomic_write_text(staged / "lm.json", lm.to_json())
+            write_language_lms(staged, languages)
         atomic_write_text(staged / "card.json", json.dumps(card, ensure_ascii=False, indent=1))
         atomic_write_text(staged / "card.md", card_markdown(card))
         return model_store.commit(staged, name)

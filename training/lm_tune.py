@@ -1,7 +1,13 @@
-"""Build the character LM of a model folder from the training transcriptions and choose its
+"""Build the character LMs of a model folder from the training transcriptions and choose their
 beam-search weights on val lines (model selection only); the result goes into the card.
 
     python -m training.lm_tune resources/models/htrjand-student [--lines 150] [--order 7]
+
+Two kinds: the pooled LM of all collections (``lm.json``, balanced between them), and — when
+the model was trained on several collections — one LM per collection (``lm-<name>.json.gz``;
+an English collection's gets Webster's 1913 prose from Debian's ``dict-gcide`` as well, when
+installed), of which the recognizer picks, per page, the one that explains the page's greedy
+reading best. The per-collection LMs are kept only when they read the tuning lines better.
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import atomic_write_text
+from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.metrics import ErrorRates
 from engine.recognition import Recognizer
 from engine.recognition.lm import CharNgramLM
+from engine.recognition.recognizer import LanguageLM
 from training.data import REPO, LineSet, load_lines
 from training.export import card_markdown
 
@@ -41,20 +48,26 @@ def run_model(rec: Recognizer, lines: LineSet, batch: int = 16) -> list[np.ndarr
     return out
 
 
-def rates_for(rec: Recognizer, posteriors: list[np.ndarray], refs: list[str]) -> ErrorRates:
+def read_pages(rec: Recognizer, posteriors: list, lines: LineSet) -> list[str]:
+    """What the recognizer reads from each line, as in the application: page by page (the
+    lines sharing a page in ``lines.sources``; ``Recognizer.decode_lines``)."""
+    return [r.text for r in rec.decode_lines(posteriors, lines.pages)]
+
+
+def rates_for(rec: Recognizer, posteriors: list, lines: LineSet) -> ErrorRates:
     rates = ErrorRates()
-    for lp, ref in zip(posteriors, refs):
-        rates.add(ref, rec._decode(lp).text)
+    for ref, hyp in zip(lines.texts, read_pages(rec, posteriors, lines)):
+        rates.add(ref, hyp)
     return rates
 
 
-def mean_cer(rec: Recognizer, posteriors: list[np.ndarray], lines: LineSet
+def mean_cer(rec: Recognizer, posteriors: list, lines: LineSet
              ) -> tuple[float, dict[str, float]]:
     """The mean of the collections' CER on ``lines`` and each one's: every collection counts
     the same, however many of the lines it holds (the targets are per collection)."""
     rates: dict[str, ErrorRates] = {}
-    for lp, ref, coll in zip(posteriors, lines.texts, lines.collections):
-        rates.setdefault(coll, ErrorRates()).add(ref, rec._decode(lp).text)
+    for ref, coll, hyp in zip(lines.texts, lines.collections, read_pages(rec, posteriors, lines)):
+        rates.setdefault(coll, ErrorRates()).add(ref, hyp)
     by = {c: r.cer for c, r in rates.items()}
     return (float(np.mean(list(by.values()))) if by else 0.0), by
 
@@ -71,6 +84,62 @@ def collection_repeats(sizes: dict[str, int], balance: float) -> dict[str, int]:
     once, 1 brings each collection to about the size of the largest, 0.5 halfway."""
     largest = max(sizes.values())
     return {c: max(1, round(1 + balance * (largest / max(n, 1) - 1))) for c, n in sizes.items()}
+
+
+PROSE_LINES = 50_000
+"""Lines of Webster's 1913 prose added to an English collection's own LM. Measured on the
+phase-6 student (Hooker val, beam 8, each page read with the LM its greedy reading chooses;
+session 8, ``runs/lmexp8``): the pooled LM 17.33 %; Hooker's own transcriptions 17.05 %; with
+25,000 prose lines 16.87 % (1.3 MB compressed), 50,000 16.60 % (2.1 MB), 50,000 with counts
+under 3 dropped 16.79 % (1.4 MB); 200,000 (chosen per line) no better than 50,000. Poilus
+27.42 % with its own LM against 28.54 % with the pooled one."""
+LANGUAGE_GRID = tuple(itertools.product((0.35, 0.5, 0.7), (1.0, 2.0, 3.0)))
+"""(LM weight, length bonus) tried for each per-collection LM, on its own collection's lines."""
+
+
+def collection_language(texts: list[str], candidates: tuple[str, ...] = ("en", "fr", "de")) -> str | None:
+    """The language whose 20,000 most frequent words (wordfreq) cover most of the words of
+    ``texts``; None without wordfreq."""
+    from training.postcorrect.noise import frequency_words
+
+    words = [w.strip(".,;:!?'\"()[]").lower() for t in texts for w in t.split()]
+    words = [w for w in words if w.isalpha()]
+    shares = {}
+    for lang in candidates:
+        known = set(frequency_words(lang, 20_000)[0])
+        if known:
+            shares[lang] = sum(w in known for w in words) / max(1, len(words))
+    return max(shares, key=shares.get) if shares else None
+
+
+def language_lms(rec: Recognizer, train: dict[str, LineSet], val: LineSet, posteriors: list,
+                 charset: list[str], order: int) -> tuple[list[LanguageLM], list[dict], list[dict]]:
+    """One LM per collection (an English one with prose added), each with the weights that
+    read its own collection's tuning lines best: (LMs, card entries, trials)."""
+    from training.postcorrect.noise import gcide_lines
+
+    out, entries, trials = [], [], []
+    for coll, lines in train.items():
+        lang = collection_language(lines.texts)
+        prose = gcide_lines(limit=PROSE_LINES) if lang == "en" else []
+        lm = CharNgramLM.train(lines.texts + prose, charset, order=order, min_count=2)
+        own = [i for i, c in enumerate(val.collections) if c == coll]
+        sub = val.subset(own)
+        sub_post = [posteriors[i] for i in own]
+        best = None
+        for w, b in LANGUAGE_GRID:
+            rec.languages = [LanguageLM(coll, lm, w, b)]  # alone: every page reads with it
+            cer = rates_for(rec, sub_post, sub).cer
+            trials.append({"language_lm": coll, "lm_weight": w, "length_bonus": b, "cer": cer})
+            if best is None or cer < best[0]:
+                best = (cer, w, b)
+        out.append(LanguageLM(coll, lm, best[1], best[2]))
+        entries.append({"name": coll, "file": f"lm-{coll}.json.gz", "lm_weight": best[1],
+                        "length_bonus": best[2], "language": lang,
+                        "text": f"{len(lines)} train lines" + (f" + {len(prose)} lines of Webster's "
+                                                                  "1913 prose" if prose else "")})
+    rec.languages = []
+    return out, entries, trials
 
 
 ORDER = 7
@@ -97,6 +166,10 @@ def tune(model_dir: Path, lines: int = 150, beam: int = 8, order: int = ORDER,
     # or broken lm.json; the chosen one replaces it below)
     lms = {BALANCES[0]: balanced_lm(collection_repeats(sizes, BALANCES[0]))}
     atomic_write_text(model_dir / "lm.json", lms[BALANCES[0]].to_json())
+    if isinstance(card.get("decoding"), dict) and card["decoding"].pop("lms", None):
+        atomic_write_text(card_path, json.dumps(card, ensure_ascii=False, indent=1))  # re-chosen below
+    for stale in model_dir.glob("lm-*.json.gz"):
+        stale.unlink()
     rec = Recognizer(model_dir, "cpu", beam=1)
     val = val_subset(colls, rec.height, lines, cache)
     posteriors = run_model(rec, val)
@@ -137,10 +210,24 @@ def tune(model_dir: Path, lines: int = 150, beam: int = 8, order: int = ORDER,
                                     "of the collections' CER)",
                         "trials": trials}
     rec.beam, rec.lm_weight, rec.length_bonus = best["beam"], best["lm_weight"], best["length_bonus"]
+    if len(colls) > 1 and default == "beam":
+        languages, entries, lang_trials = language_lms(rec, train, val, posteriors, card["charset"], order)
+        rec.languages = languages
+        cer, by = mean_cer(rec, posteriors, val)
+        card["decoding"]["languages"] = {"cer": cer, "by": by, "trials": lang_trials,
+                                         "kept": cer < best["cer"]}
+        print(json.dumps({"per-collection LMs, chosen per page": cer, "by": by,
+                          "pooled": best["cer"]}), flush=True)
+        if cer < best["cer"]:
+            for lang, entry in zip(languages, entries):
+                atomic_write_bytes(model_dir / entry["file"], lang.lm.to_bytes(compress=True))
+            card["decoding"]["lms"] = entries
+        else:
+            rec.languages = []
     card["decoding"]["val"] = {}  # every val line of each collection, read with these settings
     for coll in colls:
         lines_c = load_lines(coll, "val", rec.height, cache)
-        rates = rates_for(rec, run_model(rec, lines_c), lines_c.texts)
+        rates = rates_for(rec, run_model(rec, lines_c), lines_c)
         card["decoding"]["val"][coll] = {"lines": rates.lines, "cer": rates.cer, "wer": rates.wer}
     atomic_write_text(card_path, json.dumps(card, ensure_ascii=False, indent=1))
     atomic_write_text(model_dir / "card.md", card_markdown(card))

@@ -1,9 +1,11 @@
 """A character n-gram language model of the training transcriptions, for CTC beam search
-(shallow fusion). Interpolated absolute discounting; stored as ``lm.json`` in a model folder.
+(shallow fusion). Interpolated absolute discounting; stored as ``lm.json`` in a model folder
+(and, one per language of the training data, as gzip-compressed ``lm-<name>.json.gz``).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from array import array
@@ -113,6 +115,11 @@ class CharNgramLM:
     def log_prob(self, context: str, char: str) -> float:
         return math.log(max(self.prob(context, char), 1e-12))
 
+    def text_log_prob(self, text: str) -> float:
+        """log P(text) as one line (from the start-of-line context): how well this LM explains
+        a reading, e.g. to tell which language a page is written in."""
+        return sum(math.log(max(self.prob(text[:i], ch), 1e-12)) for i, ch in enumerate(text))
+
     def label_scorer(self, charset: list[str]) -> Callable[[tuple[int, ...], int], float]:
         """log P(label | previous labels) for CTC labels (1 + index into ``charset``; 0 is the
         blank), as beam search asks for it; rows memoised per context (8 bytes a value,
@@ -138,11 +145,20 @@ class CharNgramLM:
         return json.dumps({"order": self.order, "vocab": self.vocab, "discount": self.discount,
                            "counts": self.counts}, ensure_ascii=False, separators=(",", ":"))
 
+    def to_bytes(self, compress: bool = False) -> bytes:
+        """The JSON as UTF-8, gzip-compressed when ``compress`` (a quarter of the size)."""
+        data = self.to_json().encode("utf-8")
+        return gzip.compress(data, mtime=0) if compress else data
+
     @classmethod
     def load(cls, path: str | Path) -> "CharNgramLM":
+        """An LM written by ``to_json`` / ``to_bytes`` (gzip when the name ends in ``.gz``)."""
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            raw = Path(path).read_bytes()
+            if str(path).endswith(".gz"):
+                raw = gzip.decompress(raw)
+            data = json.loads(raw.decode("utf-8"))
             return cls(int(data["order"]), list(data["vocab"]), data["counts"],
                        float(data["discount"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:  # gzip: OSError/EOFError
             raise ModelError(f"{path}: unreadable character language model: {exc}") from exc

@@ -1,8 +1,13 @@
 """Recognise text lines with an exported HTR-JAND model (ONNX Runtime, no torch).
 
     rec = Recognizer()                      # the bundled default model, CPU or CUDA
-    results = rec.recognize_images(lines)   # uint8 greyscale line images
+    results = rec.recognize_images(lines)   # uint8 greyscale line images (one page's)
     page = rec.recognize_page(page)         # fills the text of the page's existing lines
+
+A model trained on collections in several languages may carry one character LM per
+collection (card ``decoding.lms``) beside the pooled ``lm.json``: beam search then reads each
+call's lines — one page — with the LM that best explains their greedy reading, since a page is
+written in one language and a French will read with an English-heavy LM loses characters.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from typing import Callable
 import numpy as np
 
 from engine.document import Line, Origin, Page
+from engine.errors import ModelError
 from engine.progress import CancelToken, ProgressCallback, no_progress
 from engine.recognition.ctc import beam_decode, greedy_decode
+from engine.recognition.lm import CharNgramLM
 from engine.recognition.onnx_model import OnnxLineModel
 
 
@@ -28,6 +35,33 @@ class LineResult:
     confidence: float
     char_confidences: list[float] = field(default_factory=list)
     note: str | None = None
+
+
+@dataclass
+class LanguageLM:
+    """One of a model's per-language character LMs with the beam-search weights tuned for it."""
+
+    name: str
+    lm: CharNgramLM
+    lm_weight: float
+    length_bonus: float
+
+
+def load_language_lms(model_dir: Path, card: dict) -> list[LanguageLM]:
+    """The per-language LMs a card's ``decoding.lms`` lists (files inside ``model_dir``);
+    ModelError for a missing, misnamed or unreadable one."""
+    entries = (card.get("decoding") or {}).get("lms") or []
+    out = []
+    for entry in entries:
+        try:
+            name, file = str(entry["name"]), str(entry["file"])
+            weight, bonus = float(entry["lm_weight"]), float(entry["length_bonus"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{model_dir}: card.json lists an unusable language LM ({entry!r}): {exc}") from exc
+        if Path(file).name != file or not file.startswith("lm-"):
+            raise ModelError(f"{model_dir}: card.json names a language LM outside the model folder: {file!r}")
+        out.append(LanguageLM(name, CharNgramLM.load(model_dir / file), weight, bonus))
+    return out
 
 
 def default_beam(card: dict) -> int:
@@ -58,11 +92,10 @@ class Recognizer:
         self.model = OnnxLineModel(model_dir, device, threads=threads)
         self.beam = default_beam(self.model.card) if beam is None else max(1, int(beam))
         self.lm, self.lm_weight, self.length_bonus = None, 0.0, 0.0
-        self._scorer: tuple[object, Callable[[tuple[int, ...], int], float]] | None = None
+        self._scorers: dict[int, tuple[CharNgramLM, Callable[[tuple[int, ...], int], float]]] = {}
+        self.languages = load_language_lms(self.model.dir, self.model.card)
         lm_path = self.model.dir / "lm.json"
         if lm_path.is_file():  # a character LM for beam search, with weights tuned on val
-            from engine.recognition.lm import CharNgramLM
-
             self.lm = CharNgramLM.load(lm_path)
             tuned = self.model.card.get("decoding", {})
             self.lm_weight = float(tuned.get("lm_weight", 0.0))
@@ -86,18 +119,34 @@ class Recognizer:
     def card(self) -> dict:
         return self.model.card
 
-    def _lm_scorer(self) -> Callable[[tuple[int, ...], int], float]:
-        """log P_LM(label | prefix) for beam search, built once per LM (it follows
-        ``self.lm`` when that is replaced, e.g. while tuning)."""
-        if self._scorer is None or self._scorer[0] is not self.lm:
-            self._scorer = (self.lm, self.lm.label_scorer(self.model.charset))
-        return self._scorer[1]
+    def _lm_scorer(self, lm: CharNgramLM) -> Callable[[tuple[int, ...], int], float]:
+        """log P_LM(label | prefix) for beam search, built once per LM (``self.lm`` may be
+        replaced, e.g. while tuning)."""
+        held = self._scorers.get(id(lm))
+        if held is None or held[0] is not lm:
+            if len(self._scorers) > 2 * len(self.languages) + 4:  # replaced LMs: forget them
+                self._scorers.clear()
+            held = self._scorers[id(lm)] = (lm, lm.label_scorer(self.model.charset))
+        return held[1]
 
-    def _decode(self, log_probs: np.ndarray) -> LineResult:
+    def choose_language(self, greedy_texts: list[str]) -> LanguageLM | None:
+        """The per-language LM that best explains these greedy readings (the lines of one
+        page) — None when the model has none or nothing was read."""
+        if not self.languages or not any(greedy_texts):
+            return None
+        return max(self.languages,
+                   key=lambda lang: sum(lang.lm.text_log_prob(t) for t in greedy_texts))
+
+    def _decode(self, log_probs: np.ndarray, language: LanguageLM | None = None) -> LineResult:
+        """One line's text: greedy, or beam search with ``language``'s LM and weights (default:
+        the pooled ``self.lm``)."""
         if self.beam > 1:
-            use_lm = self.lm is not None and self.lm_weight > 0
-            labels, confs = beam_decode(log_probs, self.beam, lm=self._lm_scorer() if use_lm else None,
-                                        lm_weight=self.lm_weight, length_bonus=self.length_bonus)
+            lm, weight, bonus = ((language.lm, language.lm_weight, language.length_bonus)
+                                 if language is not None
+                                 else (self.lm, self.lm_weight, self.length_bonus))
+            use_lm = lm is not None and weight > 0
+            labels, confs = beam_decode(log_probs, self.beam, lm=self._lm_scorer(lm) if use_lm else None,
+                                        lm_weight=weight, length_bonus=bonus)
         else:
             labels, confs = greedy_decode(log_probs)
         text = "".join(self.model.charset[c - 1] for c in labels)
@@ -106,17 +155,45 @@ class Recognizer:
             return LineResult("", conf, [])
         return LineResult(text, float(np.mean(confs)), confs)
 
+    def decode_lines(self, posteriors: list[np.ndarray], pages: list[str] | None = None,
+                     progress: Callable[[int], None] | None = None,
+                     cancel: CancelToken | None = None) -> list[LineResult]:
+        """Decode the network's outputs of some lines. With per-language LMs and beam search,
+        the lines of one page (equal ``pages`` keys; None: all one page) are read with the LM
+        their greedy reading chooses (``choose_language``). ``progress(n)``: n lines decoded."""
+        groups: dict[str, list[int]] = {}
+        for i in range(len(posteriors)):
+            groups.setdefault(pages[i] if pages is not None else "", []).append(i)
+        out: list[LineResult | None] = [None] * len(posteriors)
+        for idx in groups.values():
+            language = None
+            if self.beam > 1 and self.languages:
+                language = self.choose_language(["".join(self.model.charset[c - 1] for c in
+                                                         greedy_decode(posteriors[i])[0]) for i in idx])
+            for i in idx:
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                out[i] = self._decode(posteriors[i], language)
+                if progress is not None:
+                    progress(1)
+        return [r for r in out if r is not None]
+
     def recognize_images(self, images: list[np.ndarray],
                          progress: ProgressCallback = no_progress,
-                         cancel: CancelToken | None = None) -> list[LineResult]:
+                         cancel: CancelToken | None = None,
+                         pages: list[str] | None = None) -> list[LineResult]:
         """One LineResult per image, in order. Unusable images (empty, under 2 pixels) give
-        an empty text with confidence 0 and a note; they never stop the batch."""
+        an empty text with confidence 0 and a note; they never stop the batch. With
+        per-language LMs, images with equal ``pages`` keys are one page, read with one LM
+        (``decode_lines``; None: all the images are one page's lines)."""
         prepared = [self.model.prepare(im) for im in images]
         results: list[LineResult | None] = [
             None if p is not None else LineResult("", 0.0, [], "empty or degenerate line image")
             for p in prepared]
         order = sorted((i for i, p in enumerate(prepared) if p is not None),
                        key=lambda i: prepared[i].shape[1])
+        later = self.beam > 1 and bool(self.languages)  # decoded once each page's language is known
+        posteriors: dict[int, np.ndarray] = {}
         done, pos = len(prepared) - len(order), 0  # unusable lines count as done
         while pos < len(order):  # widths ascend, so the last line of a batch is its widest
             batch = [order[pos]]
@@ -129,9 +206,26 @@ class Recognizer:
             if cancel is not None:
                 cancel.raise_if_cancelled()
             for i, lp in zip(batch, self.model.run([prepared[i] for i in batch])):
-                results[i] = self._decode(lp)
-            done += len(batch)
-            progress(done, len(prepared), "recognising lines")
+                if later:
+                    posteriors[i] = lp
+                else:
+                    results[i] = self._decode(lp)
+            if not later:
+                done += len(batch)
+                progress(done, len(prepared), "recognising lines")
+        if later:
+            keys = list(posteriors)
+
+            def step(n: int) -> None:
+                nonlocal done
+                done += n
+                progress(done, len(prepared), "recognising lines")
+
+            decoded = self.decode_lines([posteriors[i] for i in keys],
+                                        [pages[i] for i in keys] if pages is not None else None,
+                                        step, cancel)
+            for i, res in zip(keys, decoded):
+                results[i] = res
         return [r for r in results if r is not None]
 
     def recognize_page(self, page: Page, image: np.ndarray | None = None, *,

@@ -374,3 +374,70 @@ def test_char_lm_adapted_with_weight_zero_is_the_parent_lm() -> None:
     assert same.prob("xy", "z") > 0 and same.prob("ab", "a") > 0
     more = parent.adapted(["xyz"], 2, vocab=list("ab xyz"))
     assert more.prob("xy", "z") > same.prob("xy", "z")
+
+
+def _posteriors(charset: list[str], frames: list[dict[str, float]]) -> np.ndarray:
+    """Log posteriors over blank + ``charset``: each frame's named characters get their
+    probability, the rest (blank included) share what is left."""
+    n = len(charset) + 1
+    rows = []
+    for frame in frames:
+        row = np.full(n, (1.0 - sum(frame.values())) / (n - len(frame)))
+        for ch, p in frame.items():
+            row[0 if ch == "" else charset.index(ch) + 1] = p
+        rows.append(row)
+    return np.log(np.asarray(rows))
+
+
+def test_each_page_reads_with_the_language_lm_its_greedy_reading_chooses(model_dir: Path,
+                                                                        tmp_path: Path) -> None:
+    """Two per-language LMs: one where 'a' is followed by 'b', one where it is followed by
+    'c'. A doubtful b/c after an 'a' reads as the language of its page says; a page is chosen
+    as a whole (lines with equal ``pages`` keys), and the LMs travel gzip-compressed."""
+    from engine.recognition.lm import CharNgramLM
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder, ignore=shutil.ignore_patterns("lm-*"))
+    card = json.loads((folder / "card.json").read_text())
+    charset = card["charset"]
+    for name, text in (("abish", "ab abab babab ab"), ("acish", "ac acac cacac ac")):
+        lm = CharNgramLM.train([text] * 20, charset, order=3)
+        (folder / f"lm-{name}.json.gz").write_bytes(lm.to_bytes(compress=True))
+        assert CharNgramLM.load(folder / f"lm-{name}.json.gz").counts == lm.counts
+    card["decoding"] = {"default": "beam", "beam": 4, "lm_weight": 0.0, "length_bonus": 0.0,
+                        "lms": [{"name": n, "file": f"lm-{n}.json.gz", "lm_weight": 1.0,
+                                 "length_bonus": 0.0} for n in ("abish", "acish")]}
+    (folder / "card.json").write_text(json.dumps(card))
+    rec = Recognizer(folder, device="cpu")
+    assert [lang.name for lang in rec.languages] == ["abish", "acish"]
+    clear_ab = _posteriors(charset, [{"a": .9}, {"": .9}, {"b": .9}, {"": .9}, {"a": .9}, {"": .9}, {"b": .9}])
+    doubtful = _posteriors(charset, [{"a": .9}, {"": .9}, {"c": .46, "b": .44}])
+    assert [r.text for r in rec.decode_lines([doubtful])] == ["ac"]  # alone: greedy 'ac' chooses acish
+    together = rec.decode_lines([clear_ab, doubtful], ["p1", "p1"])
+    assert [r.text for r in together] == ["abab", "ab"]  # the page reads 'ab…': abish
+    apart = rec.decode_lines([clear_ab, doubtful], ["p1", "p2"])
+    assert [r.text for r in apart] == ["abab", "ac"]
+    assert rec.choose_language(["", ""]) is None
+    rec.beam = 1  # greedy ignores the LMs
+    assert [r.text for r in rec.decode_lines([clear_ab, doubtful], ["p1", "p1"])] == ["abab", "ac"]
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 256, (64, w), dtype=np.uint8) for w in (200, 90, 300)]
+    rec.beam = 4
+    assert len(rec.recognize_images(images, pages=["x", "y", "x"])) == 3
+    # a listed LM that is missing, or named outside the folder, is a clear error
+    (folder / "lm-acish.json.gz").unlink()
+    with pytest.raises(ModelError, match="lm-acish"):
+        Recognizer(folder, device="cpu")
+    card["decoding"]["lms"][1]["file"] = "../lm-acish.json.gz"
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="outside the model folder"):
+        Recognizer(folder, device="cpu")
+
+
+def test_text_log_prob_is_the_sum_of_the_character_log_probs() -> None:
+    from engine.recognition.lm import CharNgramLM
+
+    lm = CharNgramLM.train(["abab abba", "baab"], list("ab "), order=3)
+    text = "abba b"
+    assert lm.text_log_prob(text) == pytest.approx(sum(lm.log_prob(text[:i], c) for i, c in enumerate(text)))
+    assert lm.text_log_prob("") == 0.0

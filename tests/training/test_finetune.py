@@ -121,8 +121,11 @@ def test_version_reads_with_the_parent_lm_adapted_to_the_corrections(project, ba
     card = json.loads((parent / "card.json").read_text())
     parent_lm = CharNgramLM.train(["a plain base text"], card["charset"], order=3)
     (parent / "lm.json").write_text(parent_lm.to_json())
+    (parent / "lm-plain.json.gz").write_bytes(parent_lm.to_bytes(compress=True))
     card["decoding"] = {"default": "beam", "beam": 4, "lm_weight": 0.3, "length_bonus": 0.5,
-                        "lm": "character 3-gram"}
+                        "lm": "character 3-gram",
+                        "lms": [{"name": "plain", "file": "lm-plain.json.gz", "lm_weight": 0.6,
+                                 "length_bonus": 1.0, "text": "a plain base text"}]}
     (parent / "card.json").write_text(json.dumps(card))
     result = run_finetune([project], FinetuneConfig(**FAST, corrections_lm_weight=3), "lm hand",
                           parent)
@@ -137,8 +140,14 @@ def test_version_reads_with_the_parent_lm_adapted_to_the_corrections(project, ba
     rec = Recognizer(folder, device="cpu")
     assert rec.beam == 4 and rec.decoding == "beam 4 + character LM"
     assert "beam 4" in (folder / "card.md").read_text()
+    # the per-language LM is adapted the same way and keeps its own weights
+    assert [(lang.name, lang.lm_weight) for lang in rec.languages] == [("plain", 0.6)]
+    assert rec.languages[0].lm.prob("laz", "y") > parent_lm.prob("laz", "y")
+    assert "corrected lines counted 3x" in dec["lms"][0]["text"]
     zipped = model_store.export_zip(folder.name, tmp_path / "out.zip")
-    assert (model_store.import_zip(zipped, "shared lm hand") / "lm.json").is_file()
+    imported = model_store.import_zip(zipped, "shared lm hand")
+    assert (imported / "lm.json").is_file() and (imported / "lm-plain.json.gz").is_file()
+    assert Recognizer(imported, device="cpu").languages[0].name == "plain"
 
 
 def test_synthetic_replay_lines_come_from_the_bundled_fonts_and_the_lm(base_dir,

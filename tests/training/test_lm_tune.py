@@ -21,8 +21,8 @@ def test_collection_repeats_balance_the_smaller_collections() -> None:
 class _Reads:
     """Stands in for a Recognizer whose 'posteriors' are already the texts it reads."""
 
-    def _decode(self, text: str) -> LineResult:
-        return LineResult(text, 1.0)
+    def decode_lines(self, texts: list[str], pages: list[str] | None = None) -> list[LineResult]:
+        return [LineResult(text, 1.0) for text in texts]
 
 
 def test_mean_cer_gives_each_collection_the_same_say() -> None:
@@ -33,3 +33,17 @@ def test_mean_cer_gives_each_collection_the_same_say() -> None:
     mean, by = mean_cer(_Reads(), reads, lines)
     assert by == {"big": 0.0, "small": pytest.approx(0.25)}
     assert mean == pytest.approx(0.125)  # pooled it would be 1/40
+
+
+def test_collection_language_by_frequent_words() -> None:
+    """An English and a French collection are told apart by their words (the English one's
+    LM then gets the English prose)."""
+    pytest.importorskip("wordfreq")
+    from training.lm_tune import collection_language
+
+    english = ["I have received your letter of the 12th and thank you for the seeds",
+               "which arrived in very good order, with the plants."]
+    french = ["Je soussigné déclare léguer à ma femme tous mes biens meubles et immeubles",
+              "fait à Paris le dix août mil neuf cent quatorze."]
+    assert collection_language(english) == "en"
+    assert collection_language(french) == "fr"

@@ -97,7 +97,7 @@ def recognized_lines(collection: str, split: str, model_dir: str | Path, *,
         rng = np.random.default_rng(augment_seed)
         cfg = heavy_augment_config()
         images = [augment(np.asarray(im), rng, cfg) for im in images]
-    results = recognizer.recognize_images(images)
+    results = recognizer.recognize_images(images, pages=lines.pages)
     out: list[RecognizedLine] = []
     previous_page = None
     for source, gt, res in zip(lines.sources, lines.texts, results):
@@ -134,10 +134,11 @@ def _model_stamp(model_dir: str | Path) -> str:
     card_path, lm_path = folder / "card.json", folder / "lm.json"
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
     if default_beam(card) > 1:
-        settings = {k: card["decoding"].get(k) for k in ("beam", "lm_weight", "length_bonus")}
+        settings = {k: card["decoding"].get(k) for k in ("beam", "lm_weight", "length_bonus", "lms")}
         digest.update(json.dumps(settings, sort_keys=True).encode())
-        if lm_path.is_file():
-            digest.update(lm_path.read_bytes())
+        for path in [lm_path, *sorted(folder.glob("lm-*.json.gz"))]:
+            if path.is_file():
+                digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
