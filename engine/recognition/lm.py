@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import math
 from array import array
@@ -18,6 +19,7 @@ import numpy as np
 from engine.errors import ModelError
 
 BOS = "\x02"  # start-of-line context symbol (never a charset character)
+LINES_FORMAT = "htrjand-char-lm-lines/1"  # the compressed form (``to_bytes(compress=True)``)
 CACHE_LIMIT = 16_384
 """Memoised context distributions kept at most, and as many rows of a beam search's label
 scorer (then forgotten at once; each is one float per character, about 1 KB: some 30 MB in
@@ -32,11 +34,50 @@ class CharNgramLM:
                  discount: float = 0.75) -> None:
         self.order = order
         self.vocab = vocab
-        self.counts = counts  # context (0..order-1 chars) -> next char -> count
         self.discount = discount
-        self.totals = {ctx: sum(nxt.values()) for ctx, nxt in counts.items()}
         self.index = {c: i for i, c in enumerate(vocab)}
         self._cache: dict[str, np.ndarray] = {}
+        self._set_rows(list(counts), "".join("".join(nxt) for nxt in counts.values()),
+                       array("q", map(len, counts.values())),
+                       array("d", (n for nxt in counts.values() for n in nxt.values())))
+
+    def _set_rows(self, contexts: list[str], joined: str, lengths: array, numbers: array) -> None:
+        """Keep the counts flat: row i (context ``contexts[i]``) counts the next ``lengths[i]``
+        characters of ``joined`` with as many ``numbers``. An LM with 50,000 lines of prose has
+        330,000 contexts: 130 MB as a dict per context, a third of that like this."""
+        lengths = np.frombuffer(lengths, np.int64) if len(lengths) else np.zeros(0, np.int64)
+        if not len(numbers) == len(joined) == int(lengths.sum()) or len(lengths) != len(contexts):
+            raise ValueError("counts must be of single characters, one number each")
+        keep = lengths > 0  # (a row of no counts would divide by zero)
+        idx = np.fromiter((self.index.get(c, -1) for c in joined), np.int32, len(joined))
+        nums = np.frombuffer(numbers, np.float64) if len(numbers) else np.zeros(0)
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        firsts = bounds[:-1][keep]
+        self._totals = np.add.reduceat(nums, firsts) if len(firsts) else np.zeros(0)
+        self._types = lengths[keep].astype(np.float64)
+        known = idx >= 0
+        # characters outside ``vocab`` (never made by train or adapted) only feed the back-off
+        # weight, through the row's total and number of types
+        self._outside: dict[str, dict[str, int]] = {}
+        for pos in np.flatnonzero(~known).tolist():
+            ctx = contexts[int(np.searchsorted(bounds, pos, "right")) - 1]
+            self._outside.setdefault(ctx, {})[joined[pos]] = int(nums[pos])
+        cum = np.concatenate([[0], np.cumsum(known)])
+        self._starts = np.append(cum[firsts], cum[-1])
+        self._chars, self._numbers = idx[known], nums[known]
+        self._rows = {ctx: r for r, ctx in enumerate(c for c, k in zip(contexts, keep.tolist()) if k)}
+
+    @property
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Context -> next character -> count (rebuilt from the flat rows: for saving,
+        adapting and inspection, not for decoding)."""
+        out = {}
+        for ctx, r in self._rows.items():
+            a, b = self._starts[r], self._starts[r + 1]
+            row = {self.vocab[j]: int(n) for j, n in zip(self._chars[a:b].tolist(), self._numbers[a:b].tolist())}
+            row.update(self._outside.get(ctx, {}))
+            out[ctx] = row
+        return out
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab: list[str], order: int = 4,
@@ -58,7 +99,7 @@ class CharNgramLM:
         person's corrected lines: their hand's spelling and abbreviations), over ``vocab``
         (default: this one's; a fine-tuned model's larger charset adds its new characters)."""
         vocab = list(vocab) if vocab is not None else list(self.vocab)
-        counts = {ctx: dict(nxt) for ctx, nxt in self.counts.items()}
+        counts = self.counts  # (a fresh copy)
         if weight > 0:  # (no rows of zero counts: they would divide by zero in prob)
             for ctx, nxt in CharNgramLM.train(texts, vocab, order=self.order).counts.items():
                 row = counts.setdefault(ctx, {})
@@ -83,15 +124,14 @@ class CharNgramLM:
             lower = np.full(len(self.vocab) + 1, 1.0 / (len(self.vocab) + 1))
             lower.flags.writeable = False
         p = lower
-        nxt = self.counts.get(ctx)
-        if nxt:  # seen context: its discounted counts plus the back-off share of the lower order
-            total = self.totals[ctx]
-            # (counts of characters outside ``vocab`` — never made by train or adapted — only
-            # feed the back-off weight; such characters all share the last slot)
-            known = [(self.index[c], n) for c, n in nxt.items() if c in self.index]
-            p = self.discount * len(nxt) / total * lower
-            p[[j for j, _ in known]] += np.maximum(
-                np.array([n for _, n in known], dtype=float) - self.discount, 0) / total
+        r = self._rows.get(ctx)
+        if r is not None:  # seen context: its discounted counts plus the back-off share of the lower order
+            total = self._totals[r]
+            # (counts of characters outside ``vocab`` only feed the back-off weight, through
+            # the row's number of types; such characters all share the last slot)
+            a, b = self._starts[r], self._starts[r + 1]
+            p = self.discount * self._types[r] / total * lower
+            p[self._chars[a:b]] += np.maximum(self._numbers[a:b] - self.discount, 0) / total
             p.flags.writeable = False  # memoised and shared with longer contexts
         if len(self._cache) >= CACHE_LIMIT:  # bounded: a batch of many pages must not grow it
             self._cache.clear()
@@ -146,19 +186,47 @@ class CharNgramLM:
                            "counts": self.counts}, ensure_ascii=False, separators=(",", ":"))
 
     def to_bytes(self, compress: bool = False) -> bytes:
-        """The JSON as UTF-8, gzip-compressed when ``compress`` (a quarter of the size)."""
-        data = self.to_json().encode("utf-8")
-        return gzip.compress(data, mtime=0) if compress else data
+        """``to_json`` as UTF-8; with ``compress``, the compressed form ``load`` reads from a
+        ``.gz`` file: gzip of a JSON header line and one JSON line per context
+        (``[context, characters, counts]``), so that loading never holds more than one row
+        beside the flat arrays."""
+        if not compress:
+            return self.to_json().encode("utf-8")
+        lines = [json.dumps({"format": LINES_FORMAT, "order": self.order, "vocab": self.vocab,
+                             "discount": self.discount}, ensure_ascii=False)]
+        lines += [json.dumps([ctx, "".join(row), list(row.values())], ensure_ascii=False)
+                  for ctx, row in self.counts.items()]
+        return gzip.compress("\n".join(lines).encode("utf-8") + b"\n", mtime=0)
 
     @classmethod
     def load(cls, path: str | Path) -> "CharNgramLM":
-        """An LM written by ``to_json`` / ``to_bytes`` (gzip when the name ends in ``.gz``)."""
+        """An LM written by ``to_json`` (``lm.json``) or ``to_bytes(compress=True)`` (a name
+        ending in ``.gz``)."""
         try:
-            raw = Path(path).read_bytes()
             if str(path).endswith(".gz"):
-                raw = gzip.decompress(raw)
-            data = json.loads(raw.decode("utf-8"))
+                return cls._load_lines(Path(path))
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
             return cls(int(data["order"]), list(data["vocab"]), data["counts"],
                        float(data["discount"]))
         except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:  # gzip: OSError/EOFError
             raise ModelError(f"{path}: unreadable character language model: {exc}") from exc
+
+    @classmethod
+    def _load_lines(cls, path: Path) -> "CharNgramLM":
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            head = json.loads(fh.readline())
+            if head.get("format") != LINES_FORMAT:
+                raise ValueError(f"not a compressed character LM ({LINES_FORMAT})")
+            lm = cls(int(head["order"]), list(head["vocab"]), {}, float(head["discount"]))
+            contexts, chars, lengths, numbers = [], io.StringIO(), array("q"), array("d")
+            for line in fh:
+                if line.strip():
+                    ctx, row, counts = json.loads(line)
+                    if len(counts) != len(row):
+                        raise ValueError(f"context {ctx!r}: {len(row)} characters, {len(counts)} counts")
+                    contexts.append(ctx)
+                    chars.write(row)
+                    lengths.append(len(row))
+                    numbers.extend(counts)
+        lm._set_rows(contexts, chars.getvalue(), lengths, numbers)
+        return lm

@@ -342,6 +342,18 @@ def test_char_lm_probabilities_and_beam_fusion(tmp_path: Path) -> None:
     path.write_text("{broken")
     with pytest.raises(ModelError):
         CharNgramLM.load(path)
+    packed = tmp_path / "lm-x.json.gz"  # the compressed form: same LM, row by row
+    packed.write_bytes(lm.to_bytes(compress=True))
+    again = CharNgramLM.load(packed)
+    assert again.counts == lm.counts and again.prob("ab", "a") == lm.prob("ab", "a")
+    import gzip
+
+    for bad in (b"not gzip at all", gzip.compress(b"{}\n"),
+                gzip.compress(gzip.decompress(lm.to_bytes(compress=True)).split(b"\n")[0]
+                              + b'\n["ab", "ab", [1]]\n')):  # two characters, one count
+        packed.write_bytes(bad)
+        with pytest.raises(ModelError, match="unreadable"):
+            CharNgramLM.load(packed)
     # one frame, 'a' and 'b' equally likely for CTC: the LM decides
     lp = _log([[.1, .45, .45]])
     prefers_b = beam_decode(lp, 4, lm=lambda prefix, c: math.log(.9 if c == 2 else .1),
