@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int,
                         help="processes that augment lines, to keep a GPU fed (default 0)")
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--patience", type=int,
+                        help="epochs without a val CER gain before stopping (config default 6)")
     parser.add_argument("--ema-decay", type=float,
                         help="keep, validate and export a moving average of the weights (e.g. 0.999)")
     parser.add_argument("--no-synthetic", action="store_true", help="real lines only")
@@ -53,7 +55,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     cfg.model = args.model
     cfg.run_dir = str(args.run_dir or Path("runs") / args.model)
     for key in ("epochs", "time_budget_min", "max_train_lines", "max_val_lines", "alpha",
-                "temperature", "lr", "threads", "seed", "device", "workers", "ema_decay"):
+                "temperature", "lr", "threads", "seed", "device", "workers", "ema_decay", "patience"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
     if args.collections:

@@ -47,9 +47,10 @@ class LanguageLM:
     length_bonus: float
 
 
-def load_language_lms(model_dir: Path, card: dict) -> list[LanguageLM]:
-    """The per-language LMs a card's ``decoding.lms`` lists (files inside ``model_dir``);
-    ModelError for a missing, misnamed or unreadable one."""
+def language_lm_files(model_dir: Path, card: dict) -> list[tuple[str, Path, float, float]]:
+    """(name, file, LM weight, length bonus) of each per-language LM a card's
+    ``decoding.lms`` lists; ModelError for an unusable entry, a file outside ``model_dir`` or
+    a missing one (checked at once; the LMs themselves are read when first needed)."""
     entries = (card.get("decoding") or {}).get("lms") or []
     out = []
     for entry in entries:
@@ -60,8 +61,21 @@ def load_language_lms(model_dir: Path, card: dict) -> list[LanguageLM]:
             raise ModelError(f"{model_dir}: card.json lists an unusable language LM ({entry!r}): {exc}") from exc
         if Path(file).name != file or not file.startswith("lm-"):
             raise ModelError(f"{model_dir}: card.json names a language LM outside the model folder: {file!r}")
-        out.append(LanguageLM(name, CharNgramLM.load(model_dir / file), weight, bonus))
+        if not (model_dir / file).is_file():
+            raise ModelError(f"{model_dir}: the language LM {file} that card.json lists is missing")
+        out.append((name, model_dir / file, weight, bonus))
     return out
+
+
+def read_language_lms(files: list[tuple[str, Path, float, float]]) -> list[LanguageLM]:
+    """The LMs of ``language_lm_files``, read from disk."""
+    return [LanguageLM(name, CharNgramLM.load(path), weight, bonus)
+            for name, path, weight, bonus in files]
+
+
+def load_language_lms(model_dir: Path, card: dict) -> list[LanguageLM]:
+    """The per-language LMs a card's ``decoding.lms`` lists, read."""
+    return read_language_lms(language_lm_files(model_dir, card))
 
 
 def default_beam(card: dict) -> int:
@@ -93,7 +107,8 @@ class Recognizer:
         self.beam = default_beam(self.model.card) if beam is None else max(1, int(beam))
         self.lm, self.lm_weight, self.length_bonus = None, 0.0, 0.0
         self._scorers: dict[int, tuple[CharNgramLM, Callable[[tuple[int, ...], int], float]]] = {}
-        self.languages = load_language_lms(self.model.dir, self.model.card)
+        self._language_files = language_lm_files(self.model.dir, self.model.card)
+        self._languages: list[LanguageLM] | None = None  # read on first use (beam search only)
         lm_path = self.model.dir / "lm.json"
         if lm_path.is_file():  # a character LM for beam search, with weights tuned on val
             self.lm = CharNgramLM.load(lm_path)
@@ -110,6 +125,18 @@ class Recognizer:
             return "greedy"
         lm = " + character LM" if self.lm is not None and self.lm_weight > 0 else ""
         return f"beam {self.beam}{lm}"
+
+    @property
+    def languages(self) -> list[LanguageLM]:
+        """The model's per-language LMs (none: the pooled ``lm`` reads every page); read from
+        disk the first time beam search needs them, so greedy reading never loads them."""
+        if self._languages is None:
+            self._languages = read_language_lms(self._language_files)
+        return self._languages
+
+    @languages.setter
+    def languages(self, value: list[LanguageLM]) -> None:
+        self._languages = list(value)
 
     @property
     def height(self) -> int:

@@ -420,6 +420,9 @@ def test_each_page_reads_with_the_language_lm_its_greedy_reading_chooses(model_d
                         "lms": [{"name": n, "file": f"lm-{n}.json.gz", "lm_weight": 1.0,
                                  "length_bonus": 0.0} for n in ("abish", "acish")]}
     (folder / "card.json").write_text(json.dumps(card))
+    greedy = Recognizer(folder, device="cpu", beam=1)
+    greedy.recognize_images([np.full((64, 120), 255, np.uint8)])
+    assert greedy._languages is None  # greedy reading never loads them
     rec = Recognizer(folder, device="cpu")
     assert [lang.name for lang in rec.languages] == ["abish", "acish"]
     clear_ab = _posteriors(charset, [{"a": .9}, {"": .9}, {"b": .9}, {"": .9}, {"a": .9}, {"": .9}, {"b": .9}])
@@ -437,9 +440,12 @@ def test_each_page_reads_with_the_language_lm_its_greedy_reading_chooses(model_d
     rec.beam = 4
     assert len(rec.recognize_images(images, pages=["x", "y", "x"])) == 3
     # a listed LM that is missing, or named outside the folder, is a clear error
+    (folder / "lm-acish.json.gz").write_bytes(b"garbage")  # read when beam search needs it
+    with pytest.raises(ModelError, match="unreadable"):
+        Recognizer(folder, device="cpu").recognize_images(images)
     (folder / "lm-acish.json.gz").unlink()
-    with pytest.raises(ModelError, match="lm-acish"):
-        Recognizer(folder, device="cpu")
+    with pytest.raises(ModelError, match="lm-acish.json.gz that card.json lists is missing"):
+        Recognizer(folder, device="cpu", beam=1)
     card["decoding"]["lms"][1]["file"] = "../lm-acish.json.gz"
     (folder / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match="outside the model folder"):

@@ -179,3 +179,16 @@ def test_kd_loss_zero_for_equal_logits_and_masks_padding() -> None:
     assert float(kd_loss(a, b, frames, 3.0)) == pytest.approx(0.0, abs=1e-6)
     b[0, 0] += 5
     assert float(kd_loss(a, b, frames, 3.0)) > 0
+
+
+def test_command_line_options_override_the_config(tmp_path) -> None:
+    import argparse
+
+    from training.train import add_arguments, build_config
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    cfg = build_config(parser.parse_args(["--run-dir", str(tmp_path), "--patience", "20",
+                                          "--ema-decay", "0.999", "--lr", "2e-4"]))
+    assert (cfg.patience, cfg.ema_decay, cfg.lr) == (20, 0.999, 2e-4)
+    assert build_config(parser.parse_args([])).patience == TrainConfig().patience
