@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from pathlib import Path
 
@@ -111,9 +112,9 @@ def version_lm(base, charset: Charset, texts: list[str], weight: int
                ) -> tuple[CharNgramLM, dict, list[tuple[dict, CharNgramLM]]] | None:
     """The character LMs and decoding settings of a version: the parent's LM adapted to the
     corrected lines (``CharNgramLM.adapted``) with the parent's tuned decoding settings (its
-    default included), and each of the parent's per-language LMs adapted the same way (card
-    entry, LM); None when the parent has no LM or no tuned decoding (the version then reads
-    greedily)."""
+    default included), and the parent's per-language LMs (card entry, LM) as they were, plus a
+    copy of the one that fits the corrected lines best adapted the same way; None when the
+    parent has no LM or no tuned decoding (the version then reads greedily)."""
     decoding = (base.card or {}).get("decoding")
     lm_path = base.source / "lm.json" if base.source.is_dir() else None
     if not isinstance(decoding, dict) or lm_path is None or not lm_path.is_file():
@@ -125,10 +126,20 @@ def version_lm(base, charset: Charset, texts: list[str], weight: int
     added = f", plus the {len(texts)} corrected lines counted {weight}x"
     settings["lm"] = f"{decoding.get('lm', 'the parent model character LM')}{added}"
     settings["tuned_on"] = f"inherited from {(base.card or {}).get('name', base.source.name)}"
-    languages = [({**entry, "text": f"{entry.get('text', entry['name'])}{added}"},
-                  language.lm.adapted(texts, weight, vocab=charset.chars))
-                 for entry, language in zip(decoding.get("lms") or [],
-                                            load_language_lms(base.source, base.card))]
+    parents = load_language_lms(base.source, base.card)
+    entries = decoding.get("lms") or []
+    # The parent's LMs stay as they were (pages like the parent's read as before); the one
+    # that explains the corrected lines best also comes as a copy that learns them, which the
+    # person's own pages then choose.
+    languages = [(entry, lang.lm.adapted([], 0, vocab=charset.chars))
+                 for entry, lang in zip(entries, parents)]
+    if languages and texts and weight > 0:
+        k = max(range(len(parents)), key=lambda i: sum(parents[i].lm.text_log_prob(t) for t in texts))
+        entry = entries[k]
+        languages.append(({**entry, "name": f"{entry['name']}+corrections",
+                           "file": f"lm-{re.sub(r'[^A-Za-z0-9_-]+', '-', entry['name'])}-corrections.json.gz",
+                           "text": f"{entry.get('text', entry['name'])}{added}"},
+                          parents[k].lm.adapted(texts, weight, vocab=charset.chars)))
     if languages:
         settings["lms"] = [entry for entry, _ in languages]
     return lm, settings, languages

@@ -122,10 +122,14 @@ def test_version_reads_with_the_parent_lm_adapted_to_the_corrections(project, ba
     parent_lm = CharNgramLM.train(["a plain base text"], card["charset"], order=3)
     (parent / "lm.json").write_text(parent_lm.to_json())
     (parent / "lm-plain.json.gz").write_bytes(parent_lm.to_bytes(compress=True))
+    digits_lm = CharNgramLM.train(["0123 4567 8901 2345"], card["charset"], order=3)
+    (parent / "lm-digits.json.gz").write_bytes(digits_lm.to_bytes(compress=True))
     card["decoding"] = {"default": "beam", "beam": 4, "lm_weight": 0.3, "length_bonus": 0.5,
                         "lm": "character 3-gram",
                         "lms": [{"name": "plain", "file": "lm-plain.json.gz", "lm_weight": 0.6,
-                                 "length_bonus": 1.0, "text": "a plain base text"}]}
+                                 "length_bonus": 1.0, "text": "a plain base text"},
+                                {"name": "digits", "file": "lm-digits.json.gz", "lm_weight": 0.2,
+                                 "length_bonus": 0.0}]}
     (parent / "card.json").write_text(json.dumps(card))
     result = run_finetune([project], FinetuneConfig(**FAST, corrections_lm_weight=3), "lm hand",
                           parent)
@@ -140,14 +144,19 @@ def test_version_reads_with_the_parent_lm_adapted_to_the_corrections(project, ba
     rec = Recognizer(folder, device="cpu")
     assert rec.beam == 4 and rec.decoding == "beam 4 + character LM"
     assert "beam 4" in (folder / "card.md").read_text()
-    # the per-language LM is adapted the same way and keeps its own weights
-    assert [(lang.name, lang.lm_weight) for lang in rec.languages] == [("plain", 0.6)]
-    assert rec.languages[0].lm.prob("laz", "y") > parent_lm.prob("laz", "y")
-    assert "corrected lines counted 3x" in dec["lms"][0]["text"]
+    # the parent's per-language LMs come as they were (given the new characters), and a copy of
+    # the one the corrections fit (letters, not digits) learns them, with that one's weights
+    assert [(lang.name, lang.lm_weight) for lang in rec.languages] == [
+        ("plain", 0.6), ("digits", 0.2), ("plain+corrections", 0.6)]
+    assert rec.languages[0].lm.counts == parent_lm.counts and "x" in rec.languages[0].lm.vocab
+    assert rec.languages[1].lm.counts == digits_lm.counts
+    assert rec.languages[2].lm.prob("laz", "y") > parent_lm.prob("laz", "y")
+    assert dec["lms"][2]["file"] == "lm-plain-corrections.json.gz"
+    assert "corrected lines counted 3x" in dec["lms"][2]["text"]
     zipped = model_store.export_zip(folder.name, tmp_path / "out.zip")
     imported = model_store.import_zip(zipped, "shared lm hand")
-    assert (imported / "lm.json").is_file() and (imported / "lm-plain.json.gz").is_file()
-    assert Recognizer(imported, device="cpu").languages[0].name == "plain"
+    assert (imported / "lm.json").is_file() and (imported / "lm-plain-corrections.json.gz").is_file()
+    assert Recognizer(imported, device="cpu").languages[2].name == "plain+corrections"
 
 
 def test_synthetic_replay_lines_come_from_the_bundled_fonts_and_the_lm(base_dir,
