@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 
 from engine import model_store
 from engine.atomic import atomic_write_bytes, atomic_write_text
-from engine.recognition.lm import CharNgramLM
+from engine.recognition.lm import CharNgramLM, language_lm_file
 from engine.recognition.recognizer import default_beam, load_language_lms
 from training.charset import Charset
 from training.export import FORMAT_VERSION, OPSET, onnx_bytes
@@ -137,7 +136,7 @@ def version_lm(base, charset: Charset, texts: list[str], weight: int
         k = max(range(len(parents)), key=lambda i: sum(parents[i].lm.text_log_prob(t) for t in texts))
         entry = entries[k]
         languages.append(({**entry, "name": f"{entry['name']}+corrections",
-                           "file": f"lm-{re.sub(r'[^A-Za-z0-9_-]+', '-', entry['name'])}-corrections.json.gz",
+                           "file": language_lm_file(f"{entry['name']}-corrections"),
                            "text": f"{entry.get('text', entry['name'])}{added}"},
                           parents[k].lm.adapted(texts, weight, vocab=charset.chars)))
     if languages:

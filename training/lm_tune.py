@@ -23,7 +23,7 @@ import numpy as np
 from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.metrics import ErrorRates
 from engine.recognition import Recognizer
-from engine.recognition.lm import CharNgramLM
+from engine.recognition.lm import CharNgramLM, language_lm_file
 from engine.recognition.recognizer import LanguageLM
 from training.data import REPO, LineSet, load_lines
 from training.export import card_markdown
@@ -138,7 +138,7 @@ def language_lms(rec: Recognizer, train: dict[str, LineSet], val: LineSet, poste
             if best is None or cer < best[0]:
                 best = (cer, w, b)
         out.append(LanguageLM(coll, lm, best[1], best[2]))
-        entries.append({"name": coll, "file": f"lm-{coll}.json.gz", "lm_weight": best[1],
+        entries.append({"name": coll, "file": language_lm_file(coll), "lm_weight": best[1],
                         "length_bonus": best[2], "language": lang,
                         "text": f"{len(lines)} train lines" + (f" + {len(prose)} lines of Webster's "
                                                                   "1913 prose" if prose else "")})

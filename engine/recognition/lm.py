@@ -9,6 +9,7 @@ import gzip
 import io
 import json
 import math
+import re
 from array import array
 from collections import defaultdict
 from pathlib import Path
@@ -25,6 +26,12 @@ CACHE_LIMIT = 16_384
 scorer (then forgotten at once; each is one float per character, about 1 KB: some 30 MB in
 all). Beam search asks for the same few contexts within a line, while an unbounded cache of
 single probabilities once grew to 570,000 entries after 858 Hooker lines (about 250 MB)."""
+
+
+def language_lm_file(name: str) -> str:
+    """The file name of the per-language LM called ``name`` in a model folder
+    (``lm-<name>.json.gz``, the name reduced to letters, digits, ``_`` and ``-``)."""
+    return f"lm-{re.sub(r'[^A-Za-z0-9_-]+', '-', name).strip('-') or 'lm'}.json.gz"
 
 
 class CharNgramLM:

@@ -452,6 +452,16 @@ def test_each_page_reads_with_the_language_lm_its_greedy_reading_chooses(model_d
         Recognizer(folder, device="cpu")
 
 
+def test_language_lm_file_names_stay_inside_the_model_folder() -> None:
+    from engine.model_store import is_model_file
+    from engine.recognition.lm import language_lm_file
+
+    for name in ("hooker", "cremma-abrege", "x.y/../z", "Poilus 1914", "../", "é"):
+        file = language_lm_file(name)
+        assert is_model_file(file) and "/" not in file, file
+    assert language_lm_file("hooker") == "lm-hooker.json.gz"
+
+
 def test_text_log_prob_is_the_sum_of_the_character_log_probs() -> None:
     from engine.recognition.lm import CharNgramLM
 
