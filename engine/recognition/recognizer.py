@@ -123,6 +123,10 @@ class Recognizer:
         """How lines are decoded, in words (for reports and cards)."""
         if self.beam <= 1:
             return "greedy"
+        names = [name for name, *_ in self._language_files] if self._languages is None \
+            else [lang.name for lang in self._languages]
+        if names:
+            return f"beam {self.beam} + character LM per page ({', '.join(names)})"
         lm = " + character LM" if self.lm is not None and self.lm_weight > 0 else ""
         return f"beam {self.beam}{lm}"
 

@@ -142,7 +142,8 @@ def test_version_reads_with_the_parent_lm_adapted_to_the_corrections(project, ba
     assert "x" in version_lm.vocab  # the new characters are in the LM's vocabulary
     assert version_lm.prob("laz", "y") > parent_lm.prob("laz", "y")
     rec = Recognizer(folder, device="cpu")
-    assert rec.beam == 4 and rec.decoding == "beam 4 + character LM"
+    assert rec.beam == 4
+    assert rec.decoding == "beam 4 + character LM per page (plain, digits, plain+corrections)"
     assert "beam 4" in (folder / "card.md").read_text()
     # the parent's per-language LMs come as they were (given the new characters), and a copy of
     # the one the corrections fit (letters, not digits) learns them, with that one's weights
