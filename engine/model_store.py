@@ -34,15 +34,17 @@ LOCK_FILE = ".training.lock"
 STAGING_PREFIX = ".staging-"
 #: What a model folder (and so a model .zip) may hold; anything else in a zip is refused.
 MODEL_FILES = ("model.onnx", "card.json", "card.md", "model.pt", "lm.json")
-LANGUAGE_LM = re.compile(r"lm-[A-Za-z0-9_-]+\.json\.gz")  # per-language LMs (card decoding.lms)
-
-
-def is_model_file(name: str) -> bool:
-    """Whether a model folder (and so a model .zip) may hold a file of this name."""
-    return name in MODEL_FILES or LANGUAGE_LM.fullmatch(name) is not None
 REQUIRED_FILES = ("model.onnx", "card.json")
 MIN_FREE_BYTES = 200 * 1024 * 1024  # room for a version (a few MB) with a wide margin
 MAX_ZIP_BYTES = 2 * 1024 ** 3  # uncompressed size accepted from a zip
+
+
+def is_model_file(name: str) -> bool:
+    """Whether a model folder (and so a model .zip) may hold a file of this name: the
+    ``MODEL_FILES`` and per-language LMs (``lm-<name>.json.gz``, card ``decoding.lms``)."""
+    from engine.recognition.lm import LANGUAGE_LM_FILE  # (not at import: the window starts lighter)
+
+    return name in MODEL_FILES or LANGUAGE_LM_FILE.fullmatch(name) is not None
 
 
 def store_dir() -> Path:

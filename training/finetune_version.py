@@ -17,7 +17,7 @@ import torch
 from engine import model_store
 from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.recognition.lm import CharNgramLM, language_lm_file
-from engine.recognition.recognizer import default_beam, load_language_lms
+from engine.recognition.recognizer import best_language, default_beam, load_language_lms
 from training.charset import Charset
 from training.export import FORMAT_VERSION, OPSET, onnx_bytes
 from training.network import HtrJandNet, count_parameters
@@ -132,13 +132,13 @@ def version_lm(base, charset: Charset, texts: list[str], weight: int
     # person's own pages then choose.
     languages = [(entry, lang.lm.adapted([], 0, vocab=charset.chars))
                  for entry, lang in zip(entries, parents)]
-    if languages and texts and weight > 0:
-        k = max(range(len(parents)), key=lambda i: sum(parents[i].lm.text_log_prob(t) for t in texts))
-        entry = entries[k]
+    own = best_language(parents, texts) if weight > 0 else None
+    if own is not None:
+        entry = entries[parents.index(own)]
         languages.append(({**entry, "name": f"{entry['name']}+corrections",
                            "file": language_lm_file(f"{entry['name']}-corrections"),
                            "text": f"{entry.get('text', entry['name'])}{added}"},
-                          parents[k].lm.adapted(texts, weight, vocab=charset.chars)))
+                          own.lm.adapted(texts, weight, vocab=charset.chars)))
     if languages:
         settings["lms"] = [entry for entry, _ in languages]
     return lm, settings, languages

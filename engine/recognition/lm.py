@@ -28,6 +28,10 @@ all). Beam search asks for the same few contexts within a line, while an unbound
 single probabilities once grew to 570,000 entries after 858 Hooker lines (about 250 MB)."""
 
 
+LANGUAGE_LM_FILE = re.compile(r"lm-[A-Za-z0-9_-]+\.json\.gz")
+"""The names a per-language LM may have in a model folder (``language_lm_file`` makes them)."""
+
+
 def language_lm_file(name: str) -> str:
     """The file name of the per-language LM called ``name`` in a model folder
     (``lm-<name>.json.gz``, the name reduced to letters, digits, ``_`` and ``-``)."""

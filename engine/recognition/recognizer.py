@@ -22,7 +22,7 @@ from engine.document import Line, Origin, Page
 from engine.errors import ModelError
 from engine.progress import CancelToken, ProgressCallback, no_progress
 from engine.recognition.ctc import beam_decode, greedy_decode
-from engine.recognition.lm import CharNgramLM
+from engine.recognition.lm import LANGUAGE_LM_FILE, CharNgramLM
 from engine.recognition.onnx_model import OnnxLineModel
 
 
@@ -59,7 +59,7 @@ def language_lm_files(model_dir: Path, card: dict) -> list[tuple[str, Path, floa
             weight, bonus = float(entry["lm_weight"]), float(entry["length_bonus"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{model_dir}: card.json lists an unusable language LM ({entry!r}): {exc}") from exc
-        if Path(file).name != file or not file.startswith("lm-"):
+        if LANGUAGE_LM_FILE.fullmatch(file) is None:
             raise ModelError(f"{model_dir}: card.json names a language LM outside the model folder: {file!r}")
         if not (model_dir / file).is_file():
             raise ModelError(f"{model_dir}: the language LM {file} that card.json lists is missing")
@@ -71,6 +71,15 @@ def read_language_lms(files: list[tuple[str, Path, float, float]]) -> list[Langu
     """The LMs of ``language_lm_files``, read from disk."""
     return [LanguageLM(name, CharNgramLM.load(path), weight, bonus)
             for name, path, weight, bonus in files]
+
+
+def best_language(languages: list[LanguageLM], texts: list[str]) -> LanguageLM | None:
+    """The LM of ``languages`` that gives ``texts`` (one page's readings, or one hand's
+    corrected lines) the highest probability; None when there is none to choose or nothing
+    to judge by."""
+    if not languages or not any(texts):
+        return None
+    return max(languages, key=lambda lang: sum(lang.lm.text_log_prob(t) for t in texts))
 
 
 def load_language_lms(model_dir: Path, card: dict) -> list[LanguageLM]:
@@ -163,10 +172,11 @@ class Recognizer:
     def choose_language(self, greedy_texts: list[str]) -> LanguageLM | None:
         """The per-language LM that best explains these greedy readings (the lines of one
         page) — None when the model has none or nothing was read."""
-        if not self.languages or not any(greedy_texts):
-            return None
-        return max(self.languages,
-                   key=lambda lang: sum(lang.lm.text_log_prob(t) for t in greedy_texts))
+        return best_language(self.languages, greedy_texts)
+
+    def _text(self, labels: list[int]) -> str:
+        """The characters of CTC labels (1 + charset index)."""
+        return "".join(self.model.charset[c - 1] for c in labels)
 
     def _decode(self, log_probs: np.ndarray, language: LanguageLM | None = None) -> LineResult:
         """One line's text: greedy, or beam search with ``language``'s LM and weights (default:
@@ -180,7 +190,7 @@ class Recognizer:
                                         lm_weight=weight, length_bonus=bonus)
         else:
             labels, confs = greedy_decode(log_probs)
-        text = "".join(self.model.charset[c - 1] for c in labels)
+        text = self._text(labels)
         if not labels:  # no character: how sure the network is that the line is blank
             conf = float(np.exp(log_probs.max(-1)).mean()) if len(log_probs) else 0.0
             return LineResult("", conf, [])
@@ -199,8 +209,8 @@ class Recognizer:
         for idx in groups.values():
             language = None
             if self.beam > 1 and self.languages:
-                language = self.choose_language(["".join(self.model.charset[c - 1] for c in
-                                                         greedy_decode(posteriors[i])[0]) for i in idx])
+                language = self.choose_language([self._text(greedy_decode(posteriors[i])[0])
+                                                 for i in idx])
             for i in idx:
                 if cancel is not None:
                     cancel.raise_if_cancelled()
