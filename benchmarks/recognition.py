@@ -5,7 +5,7 @@ ONNX Runtime vs PyTorch on the same line images, and the model's size on disk.
 
 Both backends read greedily (the same decoding, so that the network's speed is compared); ONNX
 Runtime also reads with the model's default decoding when that is a beam search (the bundled
-model: beam 8 + character LM, what the application uses), or with ``--beam N``.
+model: beam 16 + character LM, what the application uses), or with ``--beam N``.
 Each run is its own process (peak RSS is per process). Lines are cut once from the
 val split pages of ../shared/data (or $HTRJAND_SHARED_DATA) with the engine's line cutter and
 handed to both backends; cutting time is reported apart.

@@ -270,8 +270,10 @@ def decoding_text(card: dict) -> str:
                "for greedy)" if dec.get("default") == "beam" else "greedy is the default")
     text = (f"## Beam search\nBeam {dec['beam']} with a {dec['lm']}, LM weight "
             f"{dec['lm_weight']}, length bonus {dec['length_bonus']}: CER {best:.2%} vs greedy "
-            f"{greedy:.2%} on {dec['tuned_on']} (the lines the weights were chosen on); "
-            f"{default}.\n")
+            f"{greedy:.2%} on {dec['tuned_on']} (the lines the weights were chosen on"
+            + (f", with beam {dec['tuned_at_beam']}" if dec.get("tuned_at_beam", dec["beam"])
+               != dec["beam"] else "")
+            + f"); {default}.\n")
     if dec.get("lms"):
         langs = dec.get("languages") or {}
         text += ("\nEach page is read with the one of these per-collection LMs that best explains "

@@ -3,6 +3,7 @@ prefix beam search, plus per-character confidences along the best alignment."""
 
 from __future__ import annotations
 
+import heapq
 import math
 from typing import Callable
 
@@ -50,27 +51,30 @@ def beam_decode(log_probs: np.ndarray, beam: int = 8, prune: float = 1e-3,
         return greedy_decode(log_probs)
     log_prune = math.log(prune)
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}  # (blank, label)
-    fused: dict[tuple[int, ...], float] = {(): 0.0}  # LM score + length bonus of a prefix
+    # LM score + length bonus of each prefix met, built from its parent's when first extended
+    fused: dict[tuple[int, ...], float] = {(): 0.0}
 
-    def extra(prefix: tuple[int, ...]) -> float:
-        if prefix not in fused:
-            step = lm_weight * lm(prefix[:-1], prefix[-1]) if lm is not None else 0.0
-            fused[prefix] = extra(prefix[:-1]) + step + length_bonus
-        return fused[prefix]
+    def ranked_key(kv: tuple[tuple[int, ...], list[float]]) -> float:
+        return _logsumexp(kv[1][0], kv[1][1]) + fused[kv[0]]
 
     for t in range(log_probs.shape[0]):
         row = log_probs[t]
         cands = [int(c) for c in np.nonzero(row > log_prune)[0]] or [int(row.argmax())]
+        probs = row.tolist()
         nxt: dict[tuple[int, ...], list[float]] = {}
         for prefix, (pb, pnb) in beams.items():
             total = _logsumexp(pb, pnb)
+            base = fused[prefix]
             for c in cands:
-                lp = float(row[c])
+                lp = probs[c]
                 if c == BLANK:
                     e = nxt.setdefault(prefix, [-math.inf, -math.inf])
                     e[0] = _logsumexp(e[0], total + lp)
                     continue
                 ext = prefix + (c,)
+                if ext not in fused:
+                    step = lm_weight * lm(prefix, c) if lm is not None else 0.0
+                    fused[ext] = base + step + length_bonus
                 e = nxt.setdefault(ext, [-math.inf, -math.inf])
                 if prefix and prefix[-1] == c:
                     e[1] = _logsumexp(e[1], pb + lp)  # a repeat needs a blank in between
@@ -78,10 +82,9 @@ def beam_decode(log_probs: np.ndarray, beam: int = 8, prune: float = 1e-3,
                     same[1] = _logsumexp(same[1], pnb + lp)
                 else:
                     e[1] = _logsumexp(e[1], total + lp)
-        ranked = sorted(nxt.items(), key=lambda kv: _logsumexp(*kv[1]) + extra(kv[0]),
-                        reverse=True)[:max(1, beam)]
-        beams = {k: (v[0], v[1]) for k, v in ranked}
-    best = max(beams.items(), key=lambda kv: _logsumexp(*kv[1]) + extra(kv[0]))[0]
+        top = heapq.nlargest(max(1, beam), nxt.items(), key=ranked_key)
+        beams = {k: (v[0], v[1]) for k, v in top}
+    best = max(beams.items(), key=lambda kv: _logsumexp(*kv[1]) + fused[kv[0]])[0]
     labels = list(best)
     return labels, align_confidences(log_probs, labels)
 

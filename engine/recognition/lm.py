@@ -186,8 +186,7 @@ class CharNgramLM:
                 if len(rows) >= CACHE_LIMIT:
                     rows.clear()
                 dist = self.distribution("".join(charset[i - 1] for i in key))
-                row = rows[key] = array("d", (math.log(max(x, 1e-12))
-                                             for x in dist[columns].tolist()))
+                row = rows[key] = array("d", np.log(np.maximum(dist[columns], 1e-12)).tobytes())
             return row[label - 1]
 
         return score

@@ -47,3 +47,37 @@ def test_collection_language_by_frequent_words() -> None:
               "fait à Paris le dix août mil neuf cent quatorze."]
     assert collection_language(english) == "en"
     assert collection_language(french) == "fr"
+
+
+def test_set_read_beam_keeps_the_weights_and_measures_val_with_the_new_width(tmp_path) -> None:
+    """A tuned model made to read wider: its card's beam changes, the width its weights were
+    chosen with is kept beside it, the val figures are read with the new width and the text
+    card says so; the LMs and weights are untouched."""
+    import json
+    import shutil
+
+    from engine.models import bundled_models_dir
+    from training.data import write_cache
+    from training.lm_tune import set_read_beam
+
+    bundled = bundled_models_dir() / "htrjand-student"
+    if not (bundled / "card.json").is_file():
+        pytest.skip("no bundled recognizer")
+    model = tmp_path / "model"
+    shutil.copytree(bundled, model)
+    before = json.loads((model / "card.json").read_text())["decoding"]
+    rng = np.random.default_rng(0)
+    for coll in before.get("val") or {"hooker": None}:
+        images = [np.where(rng.random((64, 200)) < 0.1, 0, 255).astype(np.uint8)
+                  for _ in range(2)]
+        write_cache(LineSet(images, ["ab", "cd"], [f"{coll}/p/0", f"{coll}/p/1"]),
+                    coll, "val", 64, tmp_path / "cache")
+    card = json.loads((model / "card.json").read_text())
+    card["training"]["data"] = list(before.get("val") or {"hooker": None})
+    (model / "card.json").write_text(json.dumps(card))
+    dec = set_read_beam(model, before["beam"] * 2, cache=tmp_path / "cache")
+    after = json.loads((model / "card.json").read_text())["decoding"]
+    assert after["beam"] == before["beam"] * 2 and after["tuned_at_beam"] == before["beam"]
+    assert after["lm_weight"] == before["lm_weight"] and after.get("lms") == before.get("lms")
+    assert all(v["lines"] == 2 for v in after["val"].values()) and dec == after
+    assert f"with beam {before['beam']})" in (model / "card.md").read_text()
