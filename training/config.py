@@ -53,6 +53,7 @@ class TrainConfig:
     workers: int = 0  # processes that augment lines (0: in the training process)
     time_budget_min: float | None = None  # stop (and finish the cosine) after this wall time
     max_train_lines: int | None = None  # a subset, for quick comparisons
+    repeats: dict[str, int] = field(default_factory=dict)  # a collection's lines n times an epoch
     max_val_lines: int | None = None
     teacher: str | None = None  # checkpoint of a trained teacher: distillation
     init: str | None = None  # start from this checkpoint's weights (not its optimiser)

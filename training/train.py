@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", type=Path, help="teacher checkpoint: distil the student")
     parser.add_argument("--init", type=Path, help="start from this checkpoint's weights")
     parser.add_argument("--collections", nargs="+", default=None)
+    parser.add_argument("--repeat", nargs="+", type=collection_repeat, metavar="NAME=N",
+                        help="see a collection's train lines N times an epoch (e.g. poilus=2)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--time-budget-min", type=float)
     parser.add_argument("--max-train-lines", type=int)
@@ -50,6 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="htrjand-student", help="model name in the card")
 
 
+def collection_repeat(value: str) -> tuple[str, int]:
+    """``NAME=N`` of ``--repeat``."""
+    name, _, count = value.partition("=")
+    try:
+        n = int(count)
+    except ValueError:
+        n = 0
+    if not name or n < 1:
+        raise argparse.ArgumentTypeError(f"expected NAME=N with N >= 1, not {value!r}")
+    return name, n
+
+
 def build_config(args: argparse.Namespace) -> TrainConfig:
     cfg = TrainConfig.load(args.config) if args.config else TrainConfig(model=args.model)
     cfg.model = args.model
@@ -60,6 +74,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
             setattr(cfg, key, getattr(args, key))
     if args.collections:
         cfg.collections = tuple(args.collections)
+    if args.repeat:
+        cfg.repeats = {**cfg.repeats, **dict(args.repeat)}
     if args.teacher:
         cfg.teacher = str(args.teacher)
     if args.init:
@@ -84,6 +100,10 @@ def load_data(cfg: TrainConfig, cache_dir: Path) -> tuple[LineSet, LineSet, Char
     if cfg.max_train_lines and cfg.max_train_lines < len(train):
         step = len(train) / cfg.max_train_lines
         train = train.subset([int(i * step) for i in range(cfg.max_train_lines)])
+    if cfg.repeats:  # a smaller collection seen more often (each repeat augmented anew)
+        colls = train.collections
+        train = train.subset([i for i, c in enumerate(colls)
+                              for _ in range(max(1, int(cfg.repeats.get(c, 1))))])
     if cfg.max_val_lines and cfg.max_val_lines < len(val):
         step = len(val) / cfg.max_val_lines
         val = val.subset([int(i * step) for i in range(cfg.max_val_lines)])

@@ -192,3 +192,28 @@ def test_command_line_options_override_the_config(tmp_path) -> None:
                                           "--ema-decay", "0.999", "--lr", "2e-4"]))
     assert (cfg.patience, cfg.ema_decay, cfg.lr) == (20, 0.999, 2e-4)
     assert build_config(parser.parse_args([])).patience == TrainConfig().patience
+
+
+def test_repeat_shows_a_collection_more_often(tmp_path) -> None:
+    """``--repeat poilus=2``: each Poilus train line twice an epoch, Hooker's once, val and the
+    charset unchanged; a malformed value is refused."""
+    import argparse
+
+    from training.data import LineSet, write_cache
+    from training.train import add_arguments, build_config, load_data
+
+    img = np.full((64, 40), 255, np.uint8)
+    for coll, texts in (("hooker", ["ab", "cd", "ef"]), ("poilus", ["gh"])):
+        for split in ("train", "val"):
+            write_cache(LineSet([img] * len(texts), texts,
+                                [f"{coll}/p/{i}" for i in range(len(texts))]),
+                        coll, split, 64, tmp_path)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    cfg = build_config(parser.parse_args(["--run-dir", str(tmp_path), "--repeat", "poilus=2"]))
+    assert cfg.repeats == {"poilus": 2} and TrainConfig.from_dict(cfg.to_dict()).repeats == cfg.repeats
+    train, val, charset = load_data(cfg, tmp_path)
+    assert sorted(train.texts) == ["ab", "cd", "ef", "gh", "gh"] and len(val) == 4
+    assert load_data(build_config(parser.parse_args([])), tmp_path)[2].chars == charset.chars
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--repeat", "poilus"])
