@@ -119,7 +119,8 @@ def collection_language(texts: list[str], candidates: tuple[str, ...] = ("en", "
 def language_lms(rec: Recognizer, train: dict[str, LineSet], val: LineSet, posteriors: list,
                  charset: list[str], order: int) -> tuple[list[LanguageLM], list[dict], list[dict]]:
     """One LM per collection (an English one with prose added), each with the weights that
-    read its own collection's tuning lines best: (LMs, card entries, trials)."""
+    read its own collection's lines in ``val`` best (``tune`` passes every val line):
+    (LMs, card entries, trials)."""
     from training.postcorrect.noise import gcide_lines
 
     out, entries, trials = [], [], []
@@ -225,7 +226,10 @@ def tune(model_dir: Path, lines: int = 150, beam: int = 8, order: int = ORDER,
                         "trials": trials}
     rec.beam, rec.lm_weight, rec.length_bonus = best["beam"], best["lm_weight"], best["length_bonus"]
     if len(colls) > 1 and default == "beam":
-        languages, entries, lang_trials = language_lms(rec, train, val, posteriors, card["charset"], order)
+        # each LM's weights on every val line of its collection: 150 lines chose them noisily
+        every = val_subset(colls, rec.height, 10**9, cache)
+        languages, entries, lang_trials = language_lms(rec, train, every, run_model(rec, every),
+                                                       card["charset"], order)
         rec.languages = languages
         cer, by = mean_cer(rec, posteriors, val)
         card["decoding"]["languages"] = {"cer": cer, "by": by, "trials": lang_trials,
