@@ -61,14 +61,19 @@ def rates_for(rec: Recognizer, posteriors: list, lines: LineSet) -> ErrorRates:
     return rates
 
 
+def collection_rates(rec: Recognizer, posteriors: list, lines: LineSet) -> dict[str, ErrorRates]:
+    """Each collection's error rates on ``lines``, read as the application reads them."""
+    rates: dict[str, ErrorRates] = {}
+    for ref, coll, hyp in zip(lines.texts, lines.collections, read_pages(rec, posteriors, lines)):
+        rates.setdefault(coll, ErrorRates()).add(ref, hyp)
+    return rates
+
+
 def mean_cer(rec: Recognizer, posteriors: list, lines: LineSet
              ) -> tuple[float, dict[str, float]]:
     """The mean of the collections' CER on ``lines`` and each one's: every collection counts
     the same, however many of the lines it holds (the targets are per collection)."""
-    rates: dict[str, ErrorRates] = {}
-    for ref, coll, hyp in zip(lines.texts, lines.collections, read_pages(rec, posteriors, lines)):
-        rates.setdefault(coll, ErrorRates()).add(ref, hyp)
-    by = {c: r.cer for c, r in rates.items()}
+    by = {c: r.cer for c, r in collection_rates(rec, posteriors, lines).items()}
     return (float(np.mean(list(by.values()))) if by else 0.0), by
 
 
@@ -225,10 +230,11 @@ def tune(model_dir: Path, lines: int = 150, beam: int = 8, order: int = ORDER,
                                     "of the collections' CER)",
                         "trials": trials}
     rec.beam, rec.lm_weight, rec.length_bonus = best["beam"], best["lm_weight"], best["length_bonus"]
+    every = every_val_line(colls, rec.height, cache)
+    every_post = run_model(rec, every)
     if len(colls) > 1 and default == "beam":
         # each LM's weights on every val line of its collection: 150 lines chose them noisily
-        every = val_subset(colls, rec.height, 10**9, cache)
-        languages, entries, lang_trials = language_lms(rec, train, every, run_model(rec, every),
+        languages, entries, lang_trials = language_lms(rec, train, every, every_post,
                                                        card["charset"], order)
         rec.languages = languages
         cer, by = mean_cer(rec, posteriors, val)
@@ -245,37 +251,37 @@ def tune(model_dir: Path, lines: int = 150, beam: int = 8, order: int = ORDER,
     if read_beam is not None and default == "beam":
         card["decoding"].update(beam=read_beam, tuned_at_beam=beam)
         rec.beam = read_beam
-    card["decoding"]["val"] = measure_val(rec, colls, cache)
-    atomic_write_text(card_path, json.dumps(card, ensure_ascii=False, indent=1))
-    atomic_write_text(model_dir / "card.md", card_markdown(card))
+    write_card_with_val(model_dir, card, rec, every, every_post)
     return card["decoding"]
 
 
-def measure_val(rec: Recognizer, colls: list[str], cache: Path) -> dict:
-    """CER/WER of every val line of each collection, read as the application reads them."""
-    out = {}
-    for coll in colls:
-        lines_c = load_lines(coll, "val", rec.height, cache)
-        rates = rates_for(rec, run_model(rec, lines_c), lines_c)
-        out[coll] = {"lines": rates.lines, "cer": rates.cer, "wer": rates.wer}
-    return out
+def every_val_line(colls: list[str], height: int, cache: Path) -> LineSet:
+    return LineSet.concat([load_lines(c, "val", height, cache) for c in colls])
+
+
+def write_card_with_val(model_dir: Path, card: dict, rec: Recognizer, every: LineSet,
+                        posteriors: list) -> None:
+    """Record each collection's CER/WER on every val line, read with ``rec``'s settings, in the
+    card's decoding entry, and write the card (json and text)."""
+    card["decoding"]["val"] = {c: {"lines": r.lines, "cer": r.cer, "wer": r.wer}
+                               for c, r in collection_rates(rec, posteriors, every).items()}
+    atomic_write_text(model_dir / "card.json", json.dumps(card, ensure_ascii=False, indent=1))
+    atomic_write_text(model_dir / "card.md", card_markdown(card))
 
 
 def set_read_beam(model_dir: Path, read_beam: int, cache: Path = REPO / "runs" / "cache") -> dict:
     """Make a tuned model read with a beam of ``read_beam`` (its LM weights unchanged) and
     measure its val CER so: what ``tune(..., read_beam=N)`` does after tuning, for a model
     tuned before. Returns the card's new decoding entry."""
-    card_path = model_dir / "card.json"
-    card = json.loads(card_path.read_text())
+    card = json.loads((model_dir / "card.json").read_text())
     dec = card.get("decoding")
     if not isinstance(dec, dict) or dec.get("default") != "beam":
         raise SystemExit(f"{model_dir}: the model does not read with beam search")
     dec["tuned_at_beam"] = dec.get("tuned_at_beam", dec["beam"])
     dec["beam"] = read_beam
     rec = Recognizer(model_dir, "cpu", beam=read_beam)
-    dec["val"] = measure_val(rec, card["training"]["data"], cache)
-    atomic_write_text(card_path, json.dumps(card, ensure_ascii=False, indent=1))
-    atomic_write_text(model_dir / "card.md", card_markdown(card))
+    every = every_val_line(card["training"]["data"], rec.height, cache)
+    write_card_with_val(model_dir, card, rec, every, run_model(rec, every))
     return dec
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Sequence
 from typing import Callable
 
 import numpy as np
@@ -54,7 +55,7 @@ def beam_decode(log_probs: np.ndarray, beam: int = 8, prune: float = 1e-3,
     # LM score + length bonus of each prefix met, built from its parent's when first extended
     fused: dict[tuple[int, ...], float] = {(): 0.0}
 
-    def ranked_key(kv: tuple[tuple[int, ...], list[float]]) -> float:
+    def ranked_key(kv: tuple[tuple[int, ...], Sequence[float]]) -> float:
         return _logsumexp(kv[1][0], kv[1][1]) + fused[kv[0]]
 
     for t in range(log_probs.shape[0]):
@@ -84,7 +85,7 @@ def beam_decode(log_probs: np.ndarray, beam: int = 8, prune: float = 1e-3,
                     e[1] = _logsumexp(e[1], total + lp)
         top = heapq.nlargest(max(1, beam), nxt.items(), key=ranked_key)
         beams = {k: (v[0], v[1]) for k, v in top}
-    best = max(beams.items(), key=lambda kv: _logsumexp(*kv[1]) + fused[kv[0]])[0]
+    best = max(beams.items(), key=ranked_key)[0]
     labels = list(best)
     return labels, align_confidences(log_probs, labels)
 
