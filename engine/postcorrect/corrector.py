@@ -258,6 +258,29 @@ class PostCorrector:
             return [None] * len(items)
         return [c if c is not None and self.passes(c) else None for c in self.candidates(items)]
 
+    def score(self, item: LineInput, texts: Sequence[str]) -> list[float]:
+        """log P(text | the item's line and context) of each of ``texts`` under the T5 (e.g.
+        to rescore the recognizer's n-best readings); -inf for every text when the line is
+        not eligible (empty, or over ``max_line_bytes``). ModelError if the model fails."""
+        if not (item.text or "").strip() or not texts:
+            return [-math.inf] * len(texts)
+        ids = tokens.encode_input(item.text, item.context or "", max_context=self.max_context,
+                                  max_line=self.max_line)
+        if ids is None:
+            return [-math.inf] * len(texts)
+        targets = [tokens.encode_target(t) for t in texts]
+
+        def run() -> list[float]:
+            hidden, mask = self._encode([ids])
+            out: list[float] = []
+            for start in range(0, len(targets), self.batch_size):
+                chunk = targets[start:start + self.batch_size]
+                rows = np.zeros(len(chunk), np.int64)  # the one line's states, once per text
+                out += self._log_probs(hidden[rows], mask[rows], chunk).tolist()
+            return out
+
+        return self._run_graphs(run)
+
     def passes(self, cand: Candidate) -> bool:
         """Whether a candidate is offered under the current thresholds."""
         return (cand.text != cand.raw and cand.gain >= float(self.thresholds["gain"])

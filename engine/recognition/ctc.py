@@ -50,6 +50,16 @@ def beam_decode(log_probs: np.ndarray, beam: int = 8, prune: float = 1e-3,
     CTC + ``lm_weight`` * LM + ``length_bonus`` * length (shallow fusion)."""
     if beam <= 1 and lm is None:
         return greedy_decode(log_probs)
+    labels = beam_nbest(log_probs, beam, 1, prune, lm, lm_weight, length_bonus)[0][0]
+    return labels, align_confidences(log_probs, labels)
+
+
+def beam_nbest(log_probs: np.ndarray, beam: int = 8, n: int = 8, prune: float = 1e-3,
+               lm: LabelScorer | None = None, lm_weight: float = 0.0, length_bonus: float = 0.0
+               ) -> list[tuple[list[int], float]]:
+    """The ``n`` best labellings of the prefix beam search (see :func:`beam_decode`), best
+    first, each with its fused score (CTC log-probability + LM and length terms): the
+    alternatives a rescorer may choose from."""
     log_prune = math.log(prune)
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}  # (blank, label)
     # LM score + length bonus of each prefix met, built from its parent's when first extended
@@ -61,6 +71,10 @@ def beam_decode(log_probs: np.ndarray, beam: int = 8, prune: float = 1e-3,
     for t in range(log_probs.shape[0]):
         row = log_probs[t]
         cands = [int(c) for c in np.nonzero(row > log_prune)[0]] or [int(row.argmax())]
+        if cands == [BLANK]:  # a sure blank: every prefix only ends in blank, ranks unchanged
+            lp = float(row[BLANK])
+            beams = {k: (_logsumexp(pb, pnb) + lp, -math.inf) for k, (pb, pnb) in beams.items()}
+            continue
         probs = row.tolist()
         nxt: dict[tuple[int, ...], list[float]] = {}
         for prefix, (pb, pnb) in beams.items():
@@ -85,9 +99,8 @@ def beam_decode(log_probs: np.ndarray, beam: int = 8, prune: float = 1e-3,
                     e[1] = _logsumexp(e[1], total + lp)
         top = heapq.nlargest(max(1, beam), nxt.items(), key=ranked_key)
         beams = {k: (v[0], v[1]) for k, v in top}
-    best = max(beams.items(), key=ranked_key)[0]
-    labels = list(best)
-    return labels, align_confidences(log_probs, labels)
+    ranked = heapq.nlargest(max(1, n), beams.items(), key=ranked_key)
+    return [(list(k), ranked_key((k, v))) for k, v in ranked]
 
 
 def align_confidences(log_probs: np.ndarray, labels: list[int]) -> list[float]:

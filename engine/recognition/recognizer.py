@@ -21,7 +21,7 @@ import numpy as np
 from engine.document import Line, Origin, Page
 from engine.errors import ModelError
 from engine.progress import CancelToken, ProgressCallback, no_progress
-from engine.recognition.ctc import beam_decode, greedy_decode
+from engine.recognition.ctc import beam_decode, beam_nbest, greedy_decode
 from engine.recognition.lm import LANGUAGE_LM_FILE, CharNgramLM
 from engine.recognition.onnx_model import OnnxLineModel
 
@@ -178,16 +178,36 @@ class Recognizer:
         """The characters of CTC labels (1 + charset index)."""
         return "".join(self.model.charset[c - 1] for c in labels)
 
+    def language_of(self, posteriors: list[np.ndarray]) -> LanguageLM | None:
+        """The per-language LM for the lines of one page, chosen by their greedy readings
+        (None without beam search or per-language LMs)."""
+        if self.beam <= 1 or not self.languages:
+            return None
+        return self.choose_language([self._text(greedy_decode(lp)[0]) for lp in posteriors])
+
+    def _fusion(self, language: LanguageLM | None) -> dict:
+        """Beam search's LM keywords: ``language``'s LM and weights (default: the pooled
+        ``self.lm``); no LM when it has none or its weight is 0."""
+        lm, weight, bonus = ((language.lm, language.lm_weight, language.length_bonus)
+                             if language is not None
+                             else (self.lm, self.lm_weight, self.length_bonus))
+        use_lm = lm is not None and weight > 0
+        return {"lm": self._lm_scorer(lm) if use_lm else None, "lm_weight": weight,
+                "length_bonus": bonus}
+
+    def nbest(self, log_probs: np.ndarray, language: LanguageLM | None = None,
+              n: int = 8) -> list[tuple[str, float]]:
+        """The ``n`` best readings of one line by beam search (width at least ``n``) with the
+        same LM fusion as :meth:`_decode`, best first, each with its fused score: what a
+        rescorer (e.g. the post-corrector) may choose from."""
+        ranked = beam_nbest(log_probs, max(self.beam, n), n, **self._fusion(language))
+        return [(self._text(labels), score) for labels, score in ranked]
+
     def _decode(self, log_probs: np.ndarray, language: LanguageLM | None = None) -> LineResult:
         """One line's text: greedy, or beam search with ``language``'s LM and weights (default:
         the pooled ``self.lm``)."""
         if self.beam > 1:
-            lm, weight, bonus = ((language.lm, language.lm_weight, language.length_bonus)
-                                 if language is not None
-                                 else (self.lm, self.lm_weight, self.length_bonus))
-            use_lm = lm is not None and weight > 0
-            labels, confs = beam_decode(log_probs, self.beam, lm=self._lm_scorer(lm) if use_lm else None,
-                                        lm_weight=weight, length_bonus=bonus)
+            labels, confs = beam_decode(log_probs, self.beam, **self._fusion(language))
         else:
             labels, confs = greedy_decode(log_probs)
         text = self._text(labels)
@@ -207,10 +227,7 @@ class Recognizer:
             groups.setdefault(pages[i] if pages is not None else "", []).append(i)
         out: list[LineResult | None] = [None] * len(posteriors)
         for idx in groups.values():
-            language = None
-            if self.beam > 1 and self.languages:
-                language = self.choose_language([self._text(greedy_decode(posteriors[i])[0])
-                                                 for i in idx])
+            language = self.language_of([posteriors[i] for i in idx])
             for i in idx:
                 if cancel is not None:
                     cancel.raise_if_cancelled()

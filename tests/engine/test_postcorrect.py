@@ -42,6 +42,21 @@ def test_candidates_of_the_ab_model(ab: PostCorrector) -> None:
     assert (b.spans, b.changed_confidence) == ([("insert", 0, 0, 0, 1)], 0.3)
 
 
+def test_score_ranks_texts_as_the_candidates_gain_says(ab: PostCorrector) -> None:
+    """``score``: log P(text | line) per text, batched or not; the gain of a candidate is the
+    difference of two scores; an ineligible line scores -inf."""
+    xb = ab.candidates([LineInput("xb")])[0]
+    ab_score, xb_score, long_score = ab.score(LineInput("xb"), ["ab", "xb", "abab"])
+    assert ab_score == pytest.approx(xb.gain + xb_score, abs=1e-3)
+    assert ab_score > xb_score and ab_score > long_score and ab_score <= 0
+    small = PostCorrector(ab.dir, threads=1, batch_size=2)
+    assert small.score(LineInput("xb"), ["ab", "xb", "abab"]) == pytest.approx(
+        [ab_score, xb_score, long_score], abs=1e-4)
+    assert ab.score(LineInput("  "), ["ab"]) == [float("-inf")]
+    assert ab.score(LineInput("x" * 1000), ["ab", "b"]) == [float("-inf")] * 2
+    assert ab.score(LineInput("xb"), []) == []
+
+
 def test_thresholds_decide_what_is_suggested(ab_postcorrect_dir: Path) -> None:
     items = [LineInput("xb", "", [0.2, 0.9]), LineInput("ab"), LineInput("yb", "", [0.95, 0.9]),
              LineInput("zzz")]

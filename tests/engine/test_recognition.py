@@ -16,7 +16,7 @@ from engine.document import Origin
 from engine.errors import ModelError
 from engine.models import bundled_models_dir
 from engine.recognition import Recognizer, beam_decode, greedy_decode
-from engine.recognition.ctc import align_confidences
+from engine.recognition.ctc import align_confidences, beam_nbest
 
 BUNDLED = bundled_models_dir() / "htrjand-student"
 
@@ -40,6 +40,18 @@ def test_beam_finds_the_more_probable_labelling() -> None:
     assert greedy_decode(lp)[0] == []
     labels, confs = beam_decode(lp, beam=4)
     assert labels == [1] and confs == pytest.approx([0.4])
+
+
+def test_beam_nbest_ranks_every_labelling_by_its_probability() -> None:
+    """Exact on a tiny case: a sure-blank middle frame (only blank passes the pruning) keeps
+    every prefix and separates a repeat: P("a") = .48, P("") = .36, P("aa") = .16."""
+    sure = 1 - 1e-5
+    lp = _log([[.6, .4], [sure, 1 - sure], [.6, .4]])
+    ranked = beam_nbest(lp, beam=4, n=5)
+    assert [labels for labels, _ in ranked] == [[1], [], [1, 1]]
+    assert [math.exp(s) for _, s in ranked] == pytest.approx([.48 * sure, .36 * sure, .16 * sure])
+    assert beam_nbest(lp, beam=4, n=1) == ranked[:1]
+    assert beam_decode(lp, beam=4)[0] == [1]
 
 
 def test_beam_agrees_with_greedy_on_peaked_posteriors() -> None:
@@ -205,6 +217,21 @@ def test_beam_decoding_runs_on_real_model(model_dir: Path) -> None:
     img[25:40, 20:180:12] = 0
     r = rec.recognize_images([img])[0]
     assert len(r.char_confidences) == len(r.text)
+
+
+def test_nbest_readings_start_with_the_decoded_line() -> None:
+    """``Recognizer.nbest``: distinct readings, best first, the first being what the recognizer
+    reads with the same beam and LM."""
+    rec = Recognizer(BUNDLED, device="cpu", threads=1)
+    img = np.full((64, 300), 255, np.uint8)
+    img[20:44, 30:270:12] = 0  # strokes: some reading, with alternatives
+    lp = rec.model.run([rec.model.prepare(img)])[0]
+    language = rec.language_of([lp])
+    ranked = rec.nbest(lp, language, 5)
+    texts = [t for t, _ in ranked]
+    assert 1 < len(ranked) <= 5 and len(set(texts)) == len(texts)
+    assert [s for _, s in ranked] == sorted((s for _, s in ranked), reverse=True)
+    assert texts[0] == rec._decode(lp, language).text
 
 
 def test_model_card_chooses_the_default_decoding(model_dir: Path, tmp_path: Path) -> None:
