@@ -37,6 +37,7 @@ class TrainConfig:
     train_split: str = "train"
     val_split: str = "val"
     height: int = 64
+    width_factor: int | None = None  # image columns per CTC frame; None: the network's own (8)
     epochs: int = 30
     batch_size: int = 16
     max_batch_pixels: int = 16 * 64 * 1200

@@ -9,7 +9,7 @@ width of each image in the batch (padding is masked in attention). Output: log-p
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -42,6 +42,17 @@ class NetConfig:
     @property
     def collapse_height(self) -> int:
         return self.input_height // math.prod(s[0] for s in self.strides)
+
+    def with_width_factor(self, factor: int) -> "NetConfig":
+        """The same network with ``factor`` image columns per output frame: the first blocks
+        halve the width, the later ones keep it. No weight changes shape, so a checkpoint of
+        one factor initialises another (denser frames give CTC room on tightly written lines)."""
+        halvings = int(math.log2(factor)) if factor >= 1 else -1
+        if factor < 1 or 2 ** halvings != factor or halvings > len(self.strides):
+            raise ValueError(f"width factor {factor} is not a power of 2 up to "
+                             f"{2 ** len(self.strides)}")
+        strides = tuple((h, 2 if i < halvings else 1) for i, (h, _) in enumerate(self.strides))
+        return replace(self, strides=strides)
 
     def to_dict(self) -> dict:
         return asdict(self)

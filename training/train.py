@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--collections", nargs="+", default=None)
     parser.add_argument("--repeat", nargs="+", type=collection_repeat, metavar="NAME=N",
                         help="see a collection's train lines N times an epoch (e.g. poilus=2)")
+    parser.add_argument("--width-factor", type=int,
+                        help="image columns per CTC frame (a power of 2; the network's own: 8)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--time-budget-min", type=float)
     parser.add_argument("--max-train-lines", type=int)
@@ -69,7 +71,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     cfg.model = args.model
     cfg.run_dir = str(args.run_dir or Path("runs") / args.model)
     for key in ("epochs", "time_budget_min", "max_train_lines", "max_val_lines", "alpha",
-                "temperature", "lr", "threads", "seed", "device", "workers", "ema_decay", "patience"):
+                "temperature", "lr", "threads", "seed", "device", "workers", "ema_decay", "patience",
+                "width_factor"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
     if args.collections:

@@ -22,7 +22,7 @@ from training.charset import Charset, ctc_frames_needed
 from training.config import TrainConfig
 from training.data import LineSet
 from training.distill import kd_loss, load_teacher
-from training.network import CONFIGS, HtrJandNet, count_parameters
+from training.network import CONFIGS, HtrJandNet, NetConfig, count_parameters
 from training.synthetic import SyntheticLines
 
 
@@ -55,6 +55,8 @@ class Trainer:
         self.run_dir = Path(cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         net = replace(CONFIGS[cfg.model], num_classes=charset.num_classes, input_height=cfg.height)
+        if cfg.width_factor:
+            net = net.with_width_factor(cfg.width_factor)
         self.device = pick_device(cfg.device)
         # Forked before the GPU is touched: the workers only augment images.
         self.augmenter = ParallelAugmenter(train.images, cfg.workers) if cfg.workers > 1 else None
@@ -64,6 +66,10 @@ class Trainer:
         self.ema: AveragedModel | None = None
         self.teacher = load_teacher(cfg.teacher, charset.chars) if cfg.teacher else None
         if self.teacher is not None:
+            if self.teacher.cfg.width_factor != net.width_factor:
+                raise ValueError(f"teacher {cfg.teacher} has width factor "
+                                 f"{self.teacher.cfg.width_factor}, the student {net.width_factor}:"
+                                 " their frames would not align for distillation")
             self.teacher.to(self.device)
         self.rng = np.random.default_rng(cfg.seed)
         self.synth = SyntheticLines(train.texts, cfg.height, seed=cfg.seed)
@@ -81,7 +87,9 @@ class Trainer:
             if list(ck["charset"]) != charset.chars:
                 raise ValueError(f"{cfg.init}: checkpoint charset differs from the data's")
             self.model.load_state_dict(ck["model"])
-            self.log(f"initialised from {cfg.init}")
+            was = NetConfig.from_dict(ck["net"]).width_factor
+            self.log(f"initialised from {cfg.init}" + (
+                f" (width factor {was} -> {net.width_factor})" if was != net.width_factor else ""))
         if cfg.ema_decay > 0 and self.ema is None:
             self.ema = self._new_ema()
         (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))

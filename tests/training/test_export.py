@@ -37,9 +37,10 @@ def real_lines(shared_data: Path) -> list[np.ndarray]:
     return lines
 
 
-def test_onnx_matches_pytorch_on_real_lines(real_lines: list[np.ndarray]) -> None:
+@pytest.mark.parametrize("width_factor", [8, 4])
+def test_onnx_matches_pytorch_on_real_lines(real_lines: list[np.ndarray], width_factor: int) -> None:
     torch.manual_seed(0)
-    model = HtrJandNet(replace(STUDENT, num_classes=80)).eval()
+    model = HtrJandNet(replace(STUDENT, num_classes=80).with_width_factor(width_factor)).eval()
     session = ort.InferenceSession(onnx_bytes(model), providers=["CPUExecutionProvider"])
     for batch in (real_lines[:1], real_lines[:5], real_lines):  # dynamic batch and width
         x, widths = to_tensor_batch(batch, model.cfg.width_factor)

@@ -80,3 +80,19 @@ def test_config_round_trip_and_bad_height() -> None:
     assert NetConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError):
         HtrJandNet(replace(STUDENT, input_height=40))
+
+
+def test_width_factor_changes_frames_not_weights() -> None:
+    """Width factor 4: the same weights give twice the frames; a bad factor is refused."""
+    cfg = replace(STUDENT, num_classes=30)
+    dense = cfg.with_width_factor(4)
+    assert dense.width_factor == 4 and dense.collapse_height == cfg.collapse_height
+    assert dense.strides == ((2, 2), (2, 2), (2, 1), (2, 1))
+    assert cfg.with_width_factor(8) == cfg and NetConfig.from_dict(dense.to_dict()) == dense
+    model = HtrJandNet(dense).eval()
+    model.load_state_dict(HtrJandNet(cfg).state_dict())  # every weight has the same shape
+    out = model(torch.rand(2, 1, 64, 256), torch.tensor([256, 100]))
+    assert out.shape == (2, 64, 30) and model.frames(torch.tensor([100])).tolist() == [25]
+    for bad in (0, 3, 32):
+        with pytest.raises(ValueError):
+            cfg.with_width_factor(bad)

@@ -217,3 +217,33 @@ def test_repeat_shows_a_collection_more_often(tmp_path) -> None:
     assert load_data(build_config(parser.parse_args([])), tmp_path)[2].chars == charset.chars
     with pytest.raises(SystemExit):
         parser.parse_args(["--repeat", "poilus"])
+
+
+def test_width_factor_from_the_command_line_and_a_checkpoint(tmp_path) -> None:
+    """``--width-factor 4`` trains denser frames, starting from a factor-8 checkpoint's weights;
+    a teacher of another factor is refused (its frames would not align)."""
+    import argparse
+
+    from training.train import add_arguments, build_config
+    from training.trainer import Trainer
+
+    lines = _tiny_lines()
+    charset = Charset.from_texts(TEXTS)
+    base = TrainConfig(model="student", run_dir=str(tmp_path / "base"), epochs=1, batch_size=4,
+                       warmup_steps=1, threads=1, curriculum=[Stage("toy", 1000, augment=False)])
+    Trainer(base, lines, lines, charset).fit()
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--run-dir", str(tmp_path / "dense"), "--width-factor", "4",
+                              "--init", str(tmp_path / "base" / "best.pt")])
+    cfg = build_config(args)
+    cfg.epochs, cfg.batch_size, cfg.threads, cfg.curriculum = 1, 4, 1, base.curriculum
+    dense = Trainer(cfg, lines, lines, charset)
+    assert dense.model.cfg.width_factor == 4
+    assert "width factor 8 -> 4" in (tmp_path / "dense" / "train.log").read_text()
+    dense.fit()
+    saved = torch.load(tmp_path / "dense" / "best.pt", weights_only=False)
+    assert tuple(saved["net"]["strides"][2]) == (2, 1)
+    cfg.run_dir, cfg.init, cfg.teacher = str(tmp_path / "kd"), None, str(tmp_path / "base" / "best.pt")
+    with pytest.raises(ValueError, match="width factor"):
+        Trainer(cfg, lines, lines, charset)
