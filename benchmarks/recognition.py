@@ -6,9 +6,10 @@ ONNX Runtime vs PyTorch on the same line images, and the model's size on disk.
 Both backends read greedily (the same decoding, so that the network's speed is compared); ONNX
 Runtime also reads with the model's default decoding when that is a beam search (the bundled
 model: beam 16 + character LM, what the application uses), or with ``--beam N``.
-Each run is its own process (peak RSS is per process). Lines are cut once from the
-val split pages of ../shared/data (or $HTRJAND_SHARED_DATA) with the engine's line cutter and
-handed to both backends; cutting time is reported apart.
+Each run is its own process (peak RSS is per process). For the default reading it also prints
+the missed / extra / misread characters and the CER by CTC frames per character.
+Lines are cut once from the val split pages of ../shared/data (or $HTRJAND_SHARED_DATA) with the
+engine's line cutter and handed to both backends; cutting time is reported apart.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine.metrics import ErrorRates  # noqa: E402
+from engine.metrics import ErrorRates, error_kinds  # noqa: E402
 
 COLLECTIONS = ("hooker", "poilus")
 
@@ -101,6 +102,38 @@ def run_backend(backend: str, model: Path, lines_file: Path, threads: int, beam:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def density_table(lines: dict, hyps: list[str], width_factor: int, bins: int = 5) -> list[str]:
+    """Per collection: missed, extra and misread characters (share of the reference), then the
+    CER of the lines in ``bins`` equal groups by CTC frames per reference character (image
+    width / ``width_factor`` / characters): do tightly written lines lose characters?"""
+    out = []
+    for coll in COLLECTIONS:
+        idx = [i for i, c in enumerate(lines["collections"]) if c == coll]
+        if not idx:
+            continue
+        kinds = {"insert": 0, "delete": 0, "replace": 0}
+        rows = []
+        for i in idx:
+            ref = lines["texts"][i]
+            counts = error_kinds(ref, hyps[i])
+            kinds = {k: kinds[k] + counts[k] for k in kinds}
+            frames = -(-lines["images"][i].shape[1] // width_factor)
+            rows.append((frames / max(1, len(ref)), sum(counts.values()), counts["delete"],
+                         len(ref)))
+        chars = sum(r[3] for r in rows)
+        out.append(f"{coll}: missed {kinds['delete'] / chars:.2%}, extra "
+                   f"{kinds['insert'] / chars:.2%}, misread {kinds['replace'] / chars:.2%} "
+                   "of the characters; by frames per character:")
+        rows.sort()
+        for b in range(bins):
+            part = rows[b * len(rows) // bins:(b + 1) * len(rows) // bins]
+            n = sum(r[3] for r in part)
+            if part:
+                out.append(f"  {part[0][0]:.2f}-{part[-1][0]:.2f}: CER {sum(r[1] for r in part) / n:.2%}"
+                           f", missed {sum(r[2] for r in part) / n:.2%} ({len(part)} lines)")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -160,6 +193,10 @@ def main() -> int:
                         for k, v in rates.items())
         print(f"{backend:20s} {r['lines_per_s']:7.1f} lines/s  peak RSS {r['peak_rss_mb']:6.0f} "
               f"MB  {per}")
+    if results:  # the last run is the application's own reading
+        name, r = list(results.items())[-1]
+        print(f"errors of {name}, width factor {card['input'].get('width_factor', 8)}:")
+        print("\n".join(density_table(lines, r["texts"], card["input"].get("width_factor", 8))))
     return 0
 
 

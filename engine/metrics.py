@@ -58,6 +58,16 @@ def error_rates(references: Iterable[str], hypotheses: Iterable[str]) -> ErrorRa
     return rates
 
 
+def error_kinds(reference: str, hypothesis: str) -> dict[str, int]:
+    """The character edits from reference to hypothesis by kind (``insert``: an extra
+    character read, ``delete``: a character missed, ``replace``: one misread), compared as
+    ``ErrorRates`` compares; they sum to its edit distance."""
+    counts = {"insert": 0, "delete": 0, "replace": 0}
+    for op in Levenshtein.editops(_clean(reference), _clean(hypothesis)):
+        counts[op.tag] += 1
+    return counts
+
+
 def cer(reference: str, hypothesis: str) -> float:
     return error_rates([reference], [hypothesis]).cer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.metrics import ErrorRates, cer, error_rates, wer
+from engine.metrics import ErrorRates, cer, error_kinds, error_rates, wer
 
 
 def test_cer_and_wer_values() -> None:
@@ -30,3 +30,13 @@ def test_rates_sum_over_lines_before_dividing() -> None:
 def test_empty_reference() -> None:
     assert ErrorRates().cer == 0.0
     assert cer("", "") == 0.0 and cer("", "x") == 1.0
+
+
+def test_error_kinds_sum_to_the_edit_distance() -> None:
+    assert error_kinds("the cat", "the ca") == {"insert": 0, "delete": 1, "replace": 0}
+    assert error_kinds("the cat", "thee cot") == {"insert": 1, "delete": 0, "replace": 1}
+    assert error_kinds("a  b", "a b") == {"insert": 0, "delete": 0, "replace": 0}
+    ref, hyp = "Dear Sir, I have", "Dcar Sr I havve"
+    rates = ErrorRates()
+    rates.add(ref, hyp)
+    assert sum(error_kinds(ref, hyp).values()) == rates.char_errors
