@@ -186,8 +186,10 @@ def recognizer(model_dir: Path) -> Recognizer:
 def test_results_do_not_depend_on_batch_companions(recognizer: Recognizer) -> None:
     rng = np.random.default_rng(1)
     lines = [rng.integers(0, 256, (64, w), dtype=np.uint8) for w in (300, 120, 640, 310)]
-    together = recognizer.recognize_images(lines)
-    alone = [recognizer.recognize_images([im])[0] for im in lines]
+    # each line its own page: the lines of one page share a language LM by design
+    pages = [f"page {i}" for i in range(len(lines))]
+    together = recognizer.recognize_images(lines, pages=pages)
+    alone = [recognizer.recognize_images([im], pages=[p])[0] for im, p in zip(lines, pages)]
     for a, b in zip(together, alone):
         assert a.text == b.text
         assert a.confidence == pytest.approx(b.confidence, abs=1e-4)
