@@ -30,10 +30,9 @@ COLLECTIONS = ("hooker", "poilus")
 
 def read_nbest(recognizer, lines, n: int) -> list[list[tuple[str, float]]]:
     """Each line's n best readings, each page read with the language LM it chooses."""
-    posteriors = []
-    for start in range(0, len(lines), 16):
-        batch = [recognizer.model.prepare(im) for im in lines.images[start:start + 16]]
-        posteriors += recognizer.model.run(batch)
+    from training.lm_tune import run_model
+
+    posteriors = run_model(recognizer, lines)
     pages: dict[str, list[int]] = {}
     for i, page in enumerate(lines.pages):
         pages.setdefault(page, []).append(i)

@@ -29,15 +29,16 @@ from training.data import REPO, LineSet, load_lines
 from training.export import card_markdown
 
 
-def val_subset(collections: list[str], height: int, n: int, cache: Path) -> LineSet:
-    """Up to ``n`` val lines of each collection, spread evenly over its pages (so that a small
-    collection has as many lines to tune on as a large one)."""
-    parts = []
-    for coll in collections:
-        val = load_lines(coll, "val", height, cache)
-        parts.append(val.subset(np.linspace(0, len(val) - 1, min(n, len(val))).astype(int)
-                                .tolist()))
-    return LineSet.concat(parts)
+def val_subset(every: LineSet, n: int) -> list[int]:
+    """Indices into ``every`` (the val lines) of up to ``n`` lines of each collection, spread
+    evenly over its pages (so that a small collection has as many lines to tune on as a large
+    one)."""
+    colls = every.collections
+    keep: list[int] = []
+    for coll in dict.fromkeys(colls):
+        own = [i for i, c in enumerate(colls) if c == coll]
+        keep += [own[k] for k in np.linspace(0, len(own) - 1, min(n, len(own))).astype(int).tolist()]
+    return keep
 
 
 def run_model(rec: Recognizer, lines: LineSet, batch: int = 16) -> list[np.ndarray]:
@@ -52,13 +53,6 @@ def read_pages(rec: Recognizer, posteriors: list, lines: LineSet) -> list[str]:
     """What the recognizer reads from each line, as in the application: page by page (the
     lines sharing a page in ``lines.sources``; ``Recognizer.decode_lines``)."""
     return [r.text for r in rec.decode_lines(posteriors, lines.pages)]
-
-
-def rates_for(rec: Recognizer, posteriors: list, lines: LineSet) -> ErrorRates:
-    rates = ErrorRates()
-    for ref, hyp in zip(lines.texts, read_pages(rec, posteriors, lines)):
-        rates.add(ref, hyp)
-    return rates
 
 
 def collection_rates(rec: Recognizer, posteriors: list, lines: LineSet) -> dict[str, ErrorRates]:
@@ -139,7 +133,7 @@ def language_lms(rec: Recognizer, train: dict[str, LineSet], val: LineSet, poste
         best = None
         for w, b in LANGUAGE_GRID:
             rec.languages = [LanguageLM(coll, lm, w, b)]  # alone: every page reads with it
-            cer = rates_for(rec, sub_post, sub).cer
+            cer = collection_rates(rec, sub_post, sub)[coll].cer
             trials.append({"language_lm": coll, "lm_weight": w, "length_bonus": b, "cer": cer})
             if best is None or cer < best[0]:
                 best = (cer, w, b)
@@ -191,8 +185,10 @@ def tune(model_dir: Path, lines: int = 150, beam: int = 8, order: int = ORDER,
     for stale in model_dir.glob("lm-*.json.gz"):
         stale.unlink()
     rec = Recognizer(model_dir, "cpu", beam=1)
-    val = val_subset(colls, rec.height, lines, cache)
-    posteriors = run_model(rec, val)
+    every = every_val_line(colls, rec.height, cache)
+    every_post = run_model(rec, every)  # the network once; each trial only decodes
+    keep = val_subset(every, lines)
+    val, posteriors = every.subset(keep), [every_post[i] for i in keep]
     trials, tried = [], []
     rec.beam = 1
     cer, by = mean_cer(rec, posteriors, val)
@@ -230,8 +226,6 @@ def tune(model_dir: Path, lines: int = 150, beam: int = 8, order: int = ORDER,
                                     "of the collections' CER)",
                         "trials": trials}
     rec.beam, rec.lm_weight, rec.length_bonus = best["beam"], best["lm_weight"], best["length_bonus"]
-    every = every_val_line(colls, rec.height, cache)
-    every_post = run_model(rec, every)
     if len(colls) > 1 and default == "beam":
         # each LM's weights on every val line of its collection: 150 lines chose them noisily
         languages, entries, lang_trials = language_lms(rec, train, every, every_post,

@@ -236,11 +236,7 @@ class PostCorrector:
         """One Candidate per item, or None for a line that is not eligible (empty or blank,
         over ``max_line_bytes``, or whose correction is not valid text). ModelError if the
         model fails to run."""
-        ids: list[list[int] | None] = []
-        for item in items:
-            text = item.text or ""
-            ids.append(tokens.encode_input(text, item.context or "", max_context=self.max_context,
-                                           max_line=self.max_line) if text.strip() else None)
+        ids = [self._input_ids(item) for item in items]
         out: list[Candidate | None] = [None] * len(items)
         order = sorted((i for i, x in enumerate(ids) if x is not None), key=lambda i: len(ids[i]))
         for start in range(0, len(order), self.batch_size):
@@ -262,11 +258,8 @@ class PostCorrector:
         """log P(text | the item's line and context) of each of ``texts`` under the T5 (e.g.
         to rescore the recognizer's n-best readings); -inf for every text when the line is
         not eligible (empty, or over ``max_line_bytes``). ModelError if the model fails."""
-        if not (item.text or "").strip() or not texts:
-            return [-math.inf] * len(texts)
-        ids = tokens.encode_input(item.text, item.context or "", max_context=self.max_context,
-                                  max_line=self.max_line)
-        if ids is None:
+        ids = self._input_ids(item)
+        if ids is None or not texts:
             return [-math.inf] * len(texts)
         targets = [tokens.encode_target(t) for t in texts]
 
@@ -288,6 +281,15 @@ class PostCorrector:
                 and cand.edit_ratio <= float(self.thresholds.get("max_edit", math.inf)))
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _input_ids(self, item: LineInput) -> list[int] | None:
+        """The encoder ids of a line with its context; None for an empty or blank line or one
+        over ``max_line_bytes``."""
+        text = item.text or ""
+        if not text.strip():
+            return None
+        return tokens.encode_input(text, item.context or "", max_context=self.max_context,
+                                   max_line=self.max_line)
 
     def _encode(self, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         """Hidden states and attention mask of one batch of encoder inputs."""
