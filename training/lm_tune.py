@@ -126,6 +126,10 @@ def language_lms(rec: Recognizer, train: dict[str, LineSet], val: LineSet, poste
     for coll, lines in train.items():
         lang = collection_language(lines.texts)
         prose = gcide_lines(limit=PROSE_LINES) if lang == "en" else []
+        if lang == "en" and not prose:
+            print(f"warning: no Webster's 1913 prose for the English collection {coll!r} "
+                  "(apt-get install dict-gcide): its LM learns the train lines only and reads "
+                  "worse than the bundled model's", file=sys.stderr, flush=True)
         lm = CharNgramLM.train(lines.texts + prose, charset, order=order, min_count=2)
         own = [i for i, c in enumerate(val.collections) if c == coll]
         sub = val.subset(own)
