@@ -67,7 +67,11 @@ class NetConfig:
 
 TEACHER = NetConfig(channels=(16, 32, 48, 64), d_model=192, heads=4, ffn=640, layers=2)
 STUDENT = NetConfig(channels=(12, 24, 32, 48), d_model=128, heads=4, ffn=512, layers=2)
-CONFIGS = {"teacher": TEACHER, "student": STUDENT}
+STUDENT_WIDE = NetConfig(channels=(24, 48, 64, 96), d_model=128, heads=4, ffn=512, layers=1)
+"""A student of the same size (about 0.75 M parameters) that spends half of them on the
+convolutions instead of 14 %: one attention layer instead of two. An experiment (session 11,
+docs/recognition.md), not the shipped network."""
+CONFIGS = {"teacher": TEACHER, "student": STUDENT, "student-wide": STUDENT_WIDE}
 
 
 class FullGatedConv2d(nn.Module):

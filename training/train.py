@@ -21,7 +21,7 @@ from training.data import FORBIDDEN_FOR_BASE, REPO, LineSet, load_lines
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", choices=["teacher", "student"], default="student")
+    parser.add_argument("--model", choices=["teacher", "student", "student-wide"], default="student")
     parser.add_argument("--run-dir", type=Path, default=None, help="default: runs/<model>")
     parser.add_argument("--config", type=Path, help="a TrainConfig JSON; options below override")
     parser.add_argument("--teacher", type=Path, help="teacher checkpoint: distil the student")

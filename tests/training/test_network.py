@@ -13,7 +13,8 @@ from training.network import (  # noqa: E402
     SqueezeExcite, count_parameters)
 
 
-@pytest.mark.parametrize("name,target", [("teacher", 1.5e6), ("student", 0.75e6)])
+@pytest.mark.parametrize("name,target", [("teacher", 1.5e6), ("student", 0.75e6),
+                                         ("student-wide", 0.75e6)])
 def test_parameter_counts(name: str, target: float) -> None:
     model = HtrJandNet(replace(CONFIGS[name], num_classes=100))
     assert abs(count_parameters(model) - target) / target < 0.06
@@ -23,6 +24,14 @@ def test_student_is_about_half_the_teacher() -> None:
     t = count_parameters(HtrJandNet(replace(TEACHER, num_classes=100)))
     s = count_parameters(HtrJandNet(replace(STUDENT, num_classes=100)))
     assert 0.4 < s / t < 0.6
+
+
+def test_wide_student_spends_its_parameters_on_the_convolutions() -> None:
+    """The same size as the student, but half of it in the encoder (the student: 14 %)."""
+    for name, lo, hi in (("student", 0.1, 0.2), ("student-wide", 0.45, 0.6)):
+        model = HtrJandNet(replace(CONFIGS[name], num_classes=100))
+        share = count_parameters(model.encoder) / count_parameters(model)
+        assert lo < share < hi, (name, share)
 
 
 def test_output_shape_and_log_probs() -> None:
