@@ -60,13 +60,11 @@ COMBOS = [("line", "thicker", "thinner"), ("line", "slant+", "slant-"), ("line",
           ("line", "x0.9", "x1.1"), tuple(VARIANTS)]
 
 
-def greedy_cer(posteriors: list[np.ndarray], texts: list[str], charset: list[str]) -> float:
-    from engine.recognition.ctc import greedy_decode
-
+def greedy_cer(rec, posteriors: list[np.ndarray], texts: list[str]) -> float:
+    """CER of ``rec``'s (greedy) reading of these posteriors."""
     rates = ErrorRates()
-    for lp, ref in zip(posteriors, texts):
-        labels, _ = greedy_decode(lp)
-        rates.add(ref, "".join(charset[c - 1] for c in labels))
+    for result, ref in zip(rec.decode_lines(posteriors), texts):
+        rates.add(ref, result.text)
     return rates.cer
 
 
@@ -87,11 +85,11 @@ def main() -> int:
     parser.add_argument("--max-lines", type=int)
     args = parser.parse_args()
 
-    from engine.models import default_model_dir
-    from engine.recognition.onnx_model import OnnxLineModel
+    from engine.recognition import Recognizer
     from training.data import shared_data_dir
 
-    model = OnnxLineModel(args.model or default_model_dir(), "cpu", threads=args.threads)
+    rec = Recognizer(args.model, "cpu", beam=1, threads=args.threads)
+    model = rec.model
     lines = cut_val_lines(shared_data_dir(), model.height, args.max_lines)
     images = [model.prepare(im) for im in lines["images"]]
     t0 = time.perf_counter()
@@ -107,14 +105,14 @@ def main() -> int:
         idx = [i for i, c in enumerate(lines["collections"]) if c == coll]
         texts = [lines["texts"][i] for i in idx]
         for name in VARIANTS:
-            cer = greedy_cer([post[name][i] for i in idx], texts, model.charset)
+            cer = greedy_cer(rec, [post[name][i] for i in idx], texts)
             print(f"{coll:8s} {name:48s} {cer:7.2%}")
         for combo in COMBOS:
             for mode in ("logp", "prob"):
                 mixed = [combine([post[n][i] for n in combo], mode) for i in idx]
                 label = "+".join(combo) if len(combo) < len(VARIANTS) else "all"
                 print(f"{coll:8s} {label + ' (' + mode + ')':48s} "
-                      f"{greedy_cer(mixed, texts, model.charset):7.2%}")
+                      f"{greedy_cer(rec, mixed, texts):7.2%}")
     return 0
 
 

@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 
 from engine.errors import HtrError
+from training.data import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PARENT = REPO / "resources" / "models" / "htrjand-student"
 
 
