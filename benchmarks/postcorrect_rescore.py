@@ -117,18 +117,26 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         data[name] = (lines.texts, nbest, t5)
     print(f"recognizer {args.recognizer.name}, T5 {args.model}, {args.n} readings per line")
-    print("| weight | margin | " + " | ".join(f"{c} CER raw → rescored | changed (better/worse)"
-                                           for c in COLLECTIONS) + " |")
+    print_grid(("weight", "margin"), args.weights, args.margins,
+               lambda name, weight, margin: rescored(*data[name], weight, margin))
+    return 0
+
+
+def print_grid(names: tuple[str, str], firsts, seconds, measure) -> None:
+    """A markdown table, one row per pair of settings: each collection's CER as read and as
+    rescored, and the lines changed (better / worse), from ``measure(collection, a, b)`` (a
+    dict like :func:`rescored`'s)."""
+    print(f"| {names[0]} | {names[1]} | " + " | ".join(
+        f"{c} CER raw → rescored | changed (better/worse)" for c in COLLECTIONS) + " |")
     print("|---|---|" + "---|---|" * len(COLLECTIONS))
-    for weight in args.weights:
-        for margin in args.margins:
+    for a in firsts:
+        for b in seconds:
             cells = []
             for name in COLLECTIONS:
-                r = rescored(*data[name], weight, margin)
+                r = measure(name, a, b)
                 cells += [f"{100 * r['cer_raw']:.2f} → {100 * r['cer']:.2f} %",
                           f"{r['changed']} ({r['better']}/{r['worse']})"]
-            print(f"| {weight} | {margin} | " + " | ".join(cells) + " |")
-    return 0
+            print(f"| {a} | {b} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

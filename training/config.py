@@ -38,6 +38,7 @@ class TrainConfig:
     val_split: str = "val"
     height: int = 64
     width_factor: int | None = None  # image columns per CTC frame; None: the network's own (8)
+    channels: tuple[int, ...] | None = None  # encoder channels instead of the model's (a grown net)
     epochs: int = 30
     batch_size: int = 16
     max_batch_pixels: int = 16 * 64 * 1200
@@ -73,6 +74,8 @@ class TrainConfig:
             default_curriculum()
         data["augment"] = AugmentConfig(**data.get("augment", {}))
         data["collections"] = tuple(data.get("collections", ("hooker", "poilus")))
+        if data.get("channels") is not None:
+            data["channels"] = tuple(data["channels"])
         return cls(**data)
 
     @classmethod

@@ -259,6 +259,13 @@ def _phase_text(n: int, phase: dict) -> str:
     return text
 
 
+def _word_lm_text(words: dict | None) -> str:
+    if not words:
+        return "–"
+    return (f"{words['file']} ({words.get('text', 'word bigrams')}): weight {words['weight']}, "
+            f"bonus {words['bonus']} per word, {words.get('nbest', 8)} best readings")
+
+
 def decoding_text(card: dict) -> str:
     """The beam-search section of the card, when settings were tuned."""
     dec = card.get("decoding")
@@ -278,10 +285,10 @@ def decoding_text(card: dict) -> str:
         langs = dec.get("languages") or {}
         text += ("\nEach page is read with the one of these per-collection LMs that best explains "
                  "its greedy reading" + (f" (CER {langs['cer']:.2%} on the same lines)" if "cer" in langs
-                                         else "") + ":\n\n| LM | text | LM weight | length bonus |\n"
-                 "|---|---|---|---|\n" + "".join(
-                     f"| {e['file']} | {e.get('text', '')} | {e['lm_weight']} | {e['length_bonus']} |\n"
-                     for e in dec["lms"]))
+                                         else "") + ":\n\n| LM | text | LM weight | length bonus "
+                 "| word LM (reranks the best readings) |\n|---|---|---|---|---|\n" + "".join(
+                     f"| {e['file']} | {e.get('text', '')} | {e['lm_weight']} | {e['length_bonus']} "
+                     f"| {_word_lm_text(e.get('words'))} |\n" for e in dec["lms"]))
     if dec.get("val"):
         text += "\n| collection | val lines | CER | WER |\n|---|---|---|---|\n" + "".join(
             f"| {c} | {r['lines']} | {r['cer']:.2%} | {r['wer']:.2%} |\n"

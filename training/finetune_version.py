@@ -18,6 +18,7 @@ from engine import model_store
 from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.recognition.lm import CharNgramLM, language_lm_file
 from engine.recognition.recognizer import best_language, default_beam, load_language_lms
+from engine.recognition.word_lm import WordBigramLM
 from training.charset import Charset
 from training.export import FORMAT_VERSION, OPSET, onnx_bytes
 from training.network import HtrJandNet, count_parameters
@@ -107,13 +108,18 @@ def _decoding_line(card: dict) -> str:
             f"(LM weight {dec.get('lm_weight')}, length bonus {dec.get('length_bonus')}).")
 
 
+VersionLM = tuple[dict, CharNgramLM, WordBigramLM | None]
+"""A version's per-language LM: its card entry, the character LM, the word LM (or None)."""
+
+
 def version_lm(base, charset: Charset, texts: list[str], weight: int
-               ) -> tuple[CharNgramLM, dict, list[tuple[dict, CharNgramLM]]] | None:
+               ) -> tuple[CharNgramLM, dict, list[VersionLM]] | None:
     """The character LMs and decoding settings of a version: the parent's LM adapted to the
     corrected lines (``CharNgramLM.adapted``) with the parent's tuned decoding settings (its
-    default included), and the parent's per-language LMs (card entry, LM) as they were, plus a
-    copy of the one that fits the corrected lines best adapted the same way; None when the
-    parent has no LM or no tuned decoding (the version then reads greedily)."""
+    default included), and the parent's per-language LMs (card entry, LM, word LM or None) as
+    they were, plus a copy of the one that fits the corrected lines best adapted the same way
+    (its word LM too); None when the parent has no LM or no tuned decoding (the version then
+    reads greedily)."""
     decoding = (base.card or {}).get("decoding")
     lm_path = base.source / "lm.json" if base.source.is_dir() else None
     if not isinstance(decoding, dict) or lm_path is None or not lm_path.is_file():
@@ -130,24 +136,32 @@ def version_lm(base, charset: Charset, texts: list[str], weight: int
     # The parent's LMs stay as they were (pages like the parent's read as before); the one
     # that explains the corrected lines best also comes as a copy that learns them, which the
     # person's own pages then choose.
-    languages = [(entry, lang.lm.adapted([], 0, vocab=charset.chars))
+    languages = [(entry, lang.lm.adapted([], 0, vocab=charset.chars), lang.words)
                  for entry, lang in zip(entries, parents)]
     own = best_language(parents, texts) if weight > 0 else None
     if own is not None:
         entry = entries[parents.index(own)]
-        languages.append(({**entry, "name": f"{entry['name']}+corrections",
-                           "file": language_lm_file(f"{entry['name']}-corrections"),
-                           "text": f"{entry.get('text', entry['name'])}{added}"},
-                          own.lm.adapted(texts, weight, vocab=charset.chars)))
+        mine = {**entry, "name": f"{entry['name']}+corrections",
+                "file": language_lm_file(f"{entry['name']}-corrections"),
+                "text": f"{entry.get('text', entry['name'])}{added}"}
+        if own.words is not None:
+            mine["words"] = {**entry["words"],
+                             "file": language_lm_file(f"{entry['name']}-corrections-words"),
+                             "text": f"{entry['words'].get('text', 'word bigrams')}{added}"}
+        languages.append((mine, own.lm.adapted(texts, weight, vocab=charset.chars),
+                          own.words.adapted(texts, weight) if own.words is not None else None))
     if languages:
-        settings["lms"] = [entry for entry, _ in languages]
+        settings["lms"] = [entry for entry, _, _ in languages]
     return lm, settings, languages
 
 
-def write_language_lms(folder: Path, languages: list[tuple[dict, CharNgramLM]]) -> None:
-    """Write a version's per-language LMs (``version_lm``) into its folder."""
-    for entry, lm in languages:
+def write_language_lms(folder: Path, languages: list[VersionLM]) -> None:
+    """Write a version's per-language LMs and their word LMs (``version_lm``) into its
+    folder."""
+    for entry, lm, words_lm in languages:
         atomic_write_bytes(folder / entry["file"], lm.to_bytes(compress=True))
+        if words_lm is not None:
+            atomic_write_bytes(folder / entry["words"]["file"], words_lm.to_bytes())
 
 
 def write_version(net: HtrJandNet, charset: Charset, base, cfg, result: dict, name: str,

@@ -7,7 +7,10 @@ Two kinds: the pooled LM of all collections (``lm.json``, balanced between them)
 the model was trained on several collections — one LM per collection (``lm-<name>.json.gz``;
 an English collection's gets Webster's 1913 prose from Debian's ``dict-gcide`` as well, when
 installed), of which the recognizer picks, per page, the one that explains the page's greedy
-reading best. The per-collection LMs are kept only when they read the tuning lines better.
+reading best. Each collection's LM may also get a word bigram LM of its train transcriptions
+(``lm-<name>-words.json.gz``) that reranks the beam's 8 best readings, kept when it reads that
+collection's val lines better (``with_word_lm``). The per-collection LMs are kept only when
+they read the tuning lines better.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import itertools
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +29,7 @@ from engine.metrics import ErrorRates
 from engine.recognition import Recognizer
 from engine.recognition.lm import CharNgramLM, language_lm_file
 from engine.recognition.recognizer import LanguageLM
+from engine.recognition.word_lm import WordBigramLM, words
 from training.data import REPO, LineSet, load_lines
 from training.export import card_markdown
 
@@ -141,13 +146,61 @@ def language_lms(rec: Recognizer, train: dict[str, LineSet], val: LineSet, poste
             trials.append({"language_lm": coll, "lm_weight": w, "length_bonus": b, "cer": cer})
             if best is None or cer < best[0]:
                 best = (cer, w, b)
-        out.append(LanguageLM(coll, lm, best[1], best[2]))
+        chosen = with_word_lm(rec, LanguageLM(coll, lm, best[1], best[2]), lines.texts,
+                              sub_post, sub, trials)
+        out.append(chosen)
         entries.append({"name": coll, "file": language_lm_file(coll), "lm_weight": best[1],
                         "length_bonus": best[2], "language": lang,
                         "text": f"{len(lines)} train lines" + (f" + {len(prose)} lines of Webster's "
                                                                   "1913 prose" if prose else "")})
+        if chosen.words is not None:
+            entries[-1]["words"] = {"file": language_lm_file(f"{coll}-words"),
+                                    "weight": chosen.word_weight, "bonus": chosen.word_bonus,
+                                    "nbest": chosen.nbest,
+                                    "text": f"word bigrams of {len(lines)} train lines"}
     rec.languages = []
     return out, entries, trials
+
+
+WORD_GRID = tuple(itertools.product((0.3, 0.5, 0.7, 1.0), (0.0, 1.0, 2.0)))
+"""(word LM weight, word bonus) tried for each collection's word LM, reranking the 8 best
+readings of its own val lines. Session 12 (phase-9 student, beam 16, every val line;
+``benchmarks/word_rescore.py``): every setting of this grid read both collections better than
+the character LM alone — Hooker 15.47 → 15.13–15.31 %, Poilus 24.83 → 24.45–24.58 %."""
+WORD_NBEST = 8
+"""Readings reranked by the word LM: 16 read no better than 8 (session 12)."""
+
+
+def with_word_lm(rec: Recognizer, language: LanguageLM, train_texts: list[str],
+                 posteriors: list, lines: LineSet, trials: list[dict]) -> LanguageLM:
+    """``language`` with a word bigram LM of ``train_texts`` reranking its beam's best
+    readings, at the ``WORD_GRID`` weights that read ``lines`` best — or ``language`` as it
+    is when none reads them better than its character LM alone. The n-best readings are
+    computed once; each trial only reranks them."""
+    words_lm = WordBigramLM.train(train_texts)
+    rec.languages = [language]
+    ranked = [rec.nbest(lp, language, WORD_NBEST) for lp in posteriors]
+
+    def cer(weight: float, bonus: float) -> float:
+        rates = ErrorRates()
+        for ref, cands in zip(lines.texts, ranked):
+            best = max(cands, key=lambda c: c[1] + weight * words_lm.log_prob(c[0])
+                       + bonus * len(words(c[0])), default=("", 0.0))
+            rates.add(ref, best[0])
+        return rates.cer
+
+    alone = cer(0.0, 0.0)
+    best = (alone, None)
+    for weight, bonus in WORD_GRID:
+        value = cer(weight, bonus)
+        trials.append({"language_lm": language.name, "word_weight": weight,
+                       "word_bonus": bonus, "cer": value, "without_words": alone})
+        if value < best[0]:
+            best = (value, (weight, bonus))
+    if best[1] is None:
+        return language
+    return replace(language, words=words_lm, word_weight=best[1][0], word_bonus=best[1][1],
+                   nbest=WORD_NBEST)
 
 
 ORDER = 7
@@ -243,6 +296,8 @@ def tune(model_dir: Path, lines: int = 150, beam: int = 8, order: int = ORDER,
         if cer < best["cer"]:
             for lang, entry in zip(languages, entries):
                 atomic_write_bytes(model_dir / entry["file"], lang.lm.to_bytes(compress=True))
+                if lang.words is not None:
+                    atomic_write_bytes(model_dir / entry["words"]["file"], lang.words.to_bytes())
             card["decoding"]["lms"] = entries
         else:
             rec.languages = []

@@ -197,6 +197,8 @@ class HtrJandNet(nn.Module):
         super().__init__()
         if cfg.collapse_height < 1 or cfg.input_height % math.prod(s[0] for s in cfg.strides):
             raise ValueError(f"strides do not fit input height {cfg.input_height}")
+        if len(cfg.channels) != len(cfg.strides):
+            raise ValueError(f"{len(cfg.channels)} channel counts for {len(cfg.strides)} blocks")
         self.cfg = cfg
         blocks, cin = [], 1
         for cout, stride in zip(cfg.channels, cfg.strides):

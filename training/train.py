@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="see a collection's train lines N times an epoch (e.g. poilus=2)")
     parser.add_argument("--width-factor", type=int,
                         help="image columns per CTC frame (a power of 2; the network's own: 8)")
+    parser.add_argument("--channels", type=int, nargs="+",
+                        help="encoder channels per block instead of the model's (e.g. a student "
+                             "widened by training.grow: 16 32 48 64)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--time-budget-min", type=float)
     parser.add_argument("--max-train-lines", type=int)
@@ -79,6 +82,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         cfg.collections = tuple(args.collections)
     if args.repeat:
         cfg.repeats = {**cfg.repeats, **dict(args.repeat)}
+    if args.channels:
+        cfg.channels = tuple(args.channels)
     if args.teacher:
         cfg.teacher = str(args.teacher)
     if args.init:

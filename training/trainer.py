@@ -57,6 +57,8 @@ class Trainer:
         net = replace(CONFIGS[cfg.model], num_classes=charset.num_classes, input_height=cfg.height)
         if cfg.width_factor:
             net = net.with_width_factor(cfg.width_factor)
+        if cfg.channels:
+            net = replace(net, channels=tuple(cfg.channels))
         self.device = pick_device(cfg.device)
         # Forked before the GPU is touched: the workers only augment images.
         self.augmenter = ParallelAugmenter(train.images, cfg.workers) if cfg.workers > 1 else None

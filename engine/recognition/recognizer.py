@@ -14,15 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from engine.document import Line, Origin, Page
 from engine.errors import ModelError
 from engine.progress import CancelToken, ProgressCallback, no_progress
-from engine.recognition.ctc import beam_decode, beam_nbest, greedy_decode
+from engine.recognition.ctc import align_confidences, beam_decode, beam_nbest, greedy_decode
 from engine.recognition.lm import LANGUAGE_LM_FILE, CharNgramLM
+from engine.recognition.word_lm import WordBigramLM, words
 from engine.recognition.onnx_model import OnnxLineModel
 
 
@@ -39,38 +40,77 @@ class LineResult:
 
 @dataclass
 class LanguageLM:
-    """One of a model's per-language character LMs with the beam-search weights tuned for it."""
+    """One of a model's per-language character LMs with the beam-search weights tuned for it,
+    and optionally a word LM that reranks the beam's ``nbest`` best readings
+    (``fused score + word_weight * log P_words + word_bonus * words``)."""
 
     name: str
     lm: CharNgramLM
     lm_weight: float
     length_bonus: float
+    words: WordBigramLM | None = None
+    word_weight: float = 0.0
+    word_bonus: float = 0.0
+    nbest: int = 8
+
+    def word_score(self, text: str) -> float:
+        """What the word LM adds to a reading's fused score (0 without one)."""
+        if self.words is None:
+            return 0.0
+        return self.word_weight * self.words.log_prob(text) + self.word_bonus * len(words(text))
 
 
-def language_lm_files(model_dir: Path, card: dict) -> list[tuple[str, Path, float, float]]:
-    """(name, file, LM weight, length bonus) of each per-language LM a card's
-    ``decoding.lms`` lists; ModelError for an unusable entry, a file outside ``model_dir`` or
-    a missing one (checked at once; the LMs themselves are read when first needed)."""
+class LanguageFiles(NamedTuple):
+    """Where a card's per-language LM (and its word LM, if any) lies, with its weights."""
+
+    name: str
+    path: Path
+    lm_weight: float
+    length_bonus: float
+    words: Path | None = None
+    word_weight: float = 0.0
+    word_bonus: float = 0.0
+    nbest: int = 8
+
+
+def language_lm_files(model_dir: Path, card: dict) -> list[LanguageFiles]:
+    """The files and weights of each per-language LM a card's ``decoding.lms`` lists (with
+    its word LM when the entry has ``words``); ModelError for an unusable entry, a file
+    outside ``model_dir`` or a missing one (checked at once; the LMs themselves are read when
+    first needed)."""
     entries = (card.get("decoding") or {}).get("lms") or []
     out = []
     for entry in entries:
         try:
             name, file = str(entry["name"]), str(entry["file"])
             weight, bonus = float(entry["lm_weight"]), float(entry["length_bonus"])
-        except (KeyError, TypeError, ValueError) as exc:
+            word = entry.get("words")
+            if word is not None:
+                word_file = str(word["file"])
+                word_weight, word_bonus = float(word["weight"]), float(word["bonus"])
+                nbest = max(1, int(word.get("nbest", 8)))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"{model_dir}: card.json lists an unusable language LM ({entry!r}): {exc}") from exc
-        if LANGUAGE_LM_FILE.fullmatch(file) is None:
-            raise ModelError(f"{model_dir}: card.json names a language LM outside the model folder: {file!r}")
-        if not (model_dir / file).is_file():
-            raise ModelError(f"{model_dir}: the language LM {file} that card.json lists is missing")
-        out.append((name, model_dir / file, weight, bonus))
+        files = [file] + ([word_file] if word is not None else [])
+        for each in files:
+            if LANGUAGE_LM_FILE.fullmatch(each) is None:
+                raise ModelError(f"{model_dir}: card.json names a language LM outside the model folder: {each!r}")
+            if not (model_dir / each).is_file():
+                raise ModelError(f"{model_dir}: the language LM {each} that card.json lists is missing")
+        if word is None:
+            out.append(LanguageFiles(name, model_dir / file, weight, bonus))
+        else:
+            out.append(LanguageFiles(name, model_dir / file, weight, bonus, model_dir / word_file,
+                                     word_weight, word_bonus, nbest))
     return out
 
 
-def read_language_lms(files: list[tuple[str, Path, float, float]]) -> list[LanguageLM]:
+def read_language_lms(files: list[LanguageFiles]) -> list[LanguageLM]:
     """The LMs of ``language_lm_files``, read from disk."""
-    return [LanguageLM(name, CharNgramLM.load(path), weight, bonus)
-            for name, path, weight, bonus in files]
+    return [LanguageLM(f.name, CharNgramLM.load(f.path), f.lm_weight, f.length_bonus,
+                       WordBigramLM.load(f.words) if f.words is not None else None,
+                       f.word_weight, f.word_bonus, f.nbest)
+            for f in files]
 
 
 def best_language(languages: list[LanguageLM], texts: list[str]) -> LanguageLM | None:
@@ -132,8 +172,9 @@ class Recognizer:
         """How lines are decoded, in words (for reports and cards)."""
         if self.beam <= 1:
             return "greedy"
-        names = [name for name, *_ in self._language_files] if self._languages is None \
-            else [lang.name for lang in self._languages]
+        names = [f.name + (" + words" if f.words else "") for f in self._language_files] \
+            if self._languages is None \
+            else [lang.name + (" + words" if lang.words else "") for lang in self._languages]
         if names:
             return f"beam {self.beam} + character LM per page ({', '.join(names)})"
         lm = " + character LM" if self.lm is not None and self.lm_weight > 0 else ""
@@ -198,15 +239,30 @@ class Recognizer:
     def nbest(self, log_probs: np.ndarray, language: LanguageLM | None = None,
               n: int = 8) -> list[tuple[str, float]]:
         """The ``n`` best readings of one line by beam search (width at least ``n``) with the
-        same LM fusion as :meth:`_decode`, best first, each with its fused score: what a
-        rescorer (e.g. the post-corrector) may choose from."""
-        ranked = beam_nbest(log_probs, max(self.beam, n), n, **self._fusion(language))
-        return [(self._text(labels), score) for labels, score in ranked]
+        same LM fusion and word-LM reranking as :meth:`_decode`, best first, each with its
+        score: what a rescorer (e.g. the post-corrector) may choose from."""
+        return [(self._text(labels), score)
+                for labels, score in self._ranked(log_probs, language, n)]
+
+    def _ranked(self, log_probs: np.ndarray, language: LanguageLM | None,
+                n: int) -> list[tuple[list[int], float]]:
+        """Beam search's best labellings with their fused scores; with ``language``'s word LM,
+        its ``nbest`` best (at least ``n``) reranked by the word score, then the first ``n``."""
+        reranks = language is not None and language.words is not None
+        width = max(n, language.nbest) if reranks else n
+        ranked = beam_nbest(log_probs, max(self.beam, width), width, **self._fusion(language))
+        if reranks:
+            ranked = sorted(((labels, score + language.word_score(self._text(labels)))
+                             for labels, score in ranked), key=lambda r: -r[1])
+        return ranked[:n]
 
     def _decode(self, log_probs: np.ndarray, language: LanguageLM | None = None) -> LineResult:
         """One line's text: greedy, or beam search with ``language``'s LM and weights (default:
-        the pooled ``self.lm``)."""
-        if self.beam > 1:
+        the pooled ``self.lm``), reranked by its word LM when it has one."""
+        if self.beam > 1 and language is not None and language.words is not None:
+            labels = self._ranked(log_probs, language, 1)[0][0]
+            confs = align_confidences(log_probs, labels)
+        elif self.beam > 1:
             labels, confs = beam_decode(log_probs, self.beam, **self._fusion(language))
         else:
             labels, confs = greedy_decode(log_probs)

@@ -351,7 +351,18 @@ def test_cli_recognize_and_eval(model_dir: Path, sample_xml: Path, sample_image:
                  "--overwrite", "--beam", "3"]) == 0
     assert main(["eval", "--model", str(model_dir), str(xml)]) == 0
     printed = capsys.readouterr().out
-    assert "CER" in printed and "total" in printed
+    assert "CER" in printed and "total" in printed and "worst first" not in printed
+    second = tmp_path / "second.xml"
+    shutil.copy(sample_xml, second)
+    assert main(["eval", "--model", str(model_dir), "--by-page", "--json", str(xml),
+                 str(second)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    pages = report["pages"]
+    assert [p["page"] for p in pages] == sorted([str(xml), str(second)])  # a tie: by name
+    assert sum(p["share"] for p in pages) == pytest.approx(1.0)
+    assert pages[0]["lines"] > 0 and pages[0]["cer"] == pytest.approx(report["sets"]["total"]["cer"])
+    assert main(["eval", "--model", str(model_dir), "--by-page", str(xml)]) == 0
+    assert "worst first" in capsys.readouterr().out
     assert main(["recognize", str(xml), "--model", str(tmp_path / "nope")]) == 2
     for bad in ("0", "-2", "x"):
         with pytest.raises(SystemExit):
@@ -479,6 +490,51 @@ def test_each_page_reads_with_the_language_lm_its_greedy_reading_chooses(model_d
     card["decoding"]["lms"][1]["file"] = "../lm-acish.json.gz"
     (folder / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match="outside the model folder"):
+        Recognizer(folder, device="cpu")
+
+
+def test_a_word_lm_reranks_the_best_readings_of_its_language(model_dir: Path,
+                                                             tmp_path: Path) -> None:
+    """A language whose word LM knows "cab" but not "cac": a doubtful b/c that the character
+    LM alone reads as "cac" reads as "cab" with it; ``nbest`` ranks the same way, the
+    confidences follow the chosen reading, and a missing or corrupt word LM is a clear error."""
+    from engine.recognition.lm import CharNgramLM
+    from engine.recognition.word_lm import WordBigramLM
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder, ignore=shutil.ignore_patterns("lm-*"))
+    card = json.loads((folder / "card.json").read_text())
+    charset = card["charset"]
+    (folder / "lm-en.json.gz").write_bytes(
+        CharNgramLM.train(["abc cab bca"] * 5, charset, order=2).to_bytes(compress=True))
+    (folder / "lm-en-words.json.gz").write_bytes(
+        WordBigramLM.train(["the cab", "a cab came"] * 10).to_bytes())
+    entry = {"name": "en", "file": "lm-en.json.gz", "lm_weight": 0.0, "length_bonus": 0.0}
+    card["decoding"] = {"default": "beam", "beam": 4, "lm_weight": 0.0, "length_bonus": 0.0,
+                        "lms": [entry]}
+    (folder / "card.json").write_text(json.dumps(card))
+    doubtful = _posteriors(charset, [{"c": .9}, {"": .9}, {"a": .9}, {"": .9},
+                                     {"c": .47, "b": .43}])
+    assert [r.text for r in Recognizer(folder, device="cpu").decode_lines([doubtful])] == ["cac"]
+    entry["words"] = {"file": "lm-en-words.json.gz", "weight": 1.0, "bonus": 0.0, "nbest": 4}
+    (folder / "card.json").write_text(json.dumps(card))
+    rec = Recognizer(folder, device="cpu")
+    assert rec.decoding == "beam 4 + character LM per page (en + words)"
+    result = rec.decode_lines([doubtful])[0]
+    assert result.text == "cab" and len(result.char_confidences) == 3
+    assert result.char_confidences[2] == pytest.approx(0.43, abs=0.01)  # the b's own posterior
+    ranked = rec.nbest(doubtful, rec.languages[0], 3)
+    assert ranked[0][0] == "cab" and "cac" in [t for t, _ in ranked]
+    assert ranked[0][1] >= ranked[1][1]
+    (folder / "lm-en-words.json.gz").write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="unreadable word language model"):
+        Recognizer(folder, device="cpu").decode_lines([doubtful])
+    (folder / "lm-en-words.json.gz").unlink()
+    with pytest.raises(ModelError, match="lm-en-words.json.gz that card.json lists is missing"):
+        Recognizer(folder, device="cpu", beam=1)
+    entry["words"] = {"file": "lm-en-words.json.gz"}  # no weights
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="unusable language LM"):
         Recognizer(folder, device="cpu")
 
 

@@ -124,10 +124,16 @@ def test_version_reads_with_the_parent_lm_adapted_to_the_corrections(project, ba
     (parent / "lm-plain.json.gz").write_bytes(parent_lm.to_bytes(compress=True))
     digits_lm = CharNgramLM.train(["0123 4567 8901 2345"], card["charset"], order=3)
     (parent / "lm-digits.json.gz").write_bytes(digits_lm.to_bytes(compress=True))
+    from engine.recognition.word_lm import WordBigramLM
+
+    parent_words = WordBigramLM.train(["a plain base text"])
+    (parent / "lm-plain-words.json.gz").write_bytes(parent_words.to_bytes())
     card["decoding"] = {"default": "beam", "beam": 4, "lm_weight": 0.3, "length_bonus": 0.5,
                         "lm": "character 3-gram",
                         "lms": [{"name": "plain", "file": "lm-plain.json.gz", "lm_weight": 0.6,
-                                 "length_bonus": 1.0, "text": "a plain base text"},
+                                 "length_bonus": 1.0, "text": "a plain base text",
+                                 "words": {"file": "lm-plain-words.json.gz", "weight": 0.5,
+                                           "bonus": 1.0, "nbest": 4}},
                                 {"name": "digits", "file": "lm-digits.json.gz", "lm_weight": 0.2,
                                  "length_bonus": 0.0}]}
     (parent / "card.json").write_text(json.dumps(card))
@@ -143,7 +149,8 @@ def test_version_reads_with_the_parent_lm_adapted_to_the_corrections(project, ba
     assert version_lm.prob("laz", "y") > parent_lm.prob("laz", "y")
     rec = Recognizer(folder, device="cpu")
     assert rec.beam == 4
-    assert rec.decoding == "beam 4 + character LM per page (plain, digits, plain+corrections)"
+    assert rec.decoding == ("beam 4 + character LM per page (plain + words, digits, "
+                            "plain+corrections + words)")
     assert "beam 4" in (folder / "card.md").read_text()
     # the parent's per-language LMs come as they were (given the new characters), and a copy of
     # the one the corrections fit (letters, not digits) learns them, with that one's weights
@@ -154,9 +161,17 @@ def test_version_reads_with_the_parent_lm_adapted_to_the_corrections(project, ba
     assert rec.languages[2].lm.prob("laz", "y") > parent_lm.prob("laz", "y")
     assert dec["lms"][2]["file"] == "lm-plain-corrections.json.gz"
     assert "corrected lines counted 3x" in dec["lms"][2]["text"]
+    # word LMs likewise: the parent's as it was, the corrections' copy learning the lines
+    assert rec.languages[0].words.bigrams == parent_words.bigrams
+    assert rec.languages[1].words is None
+    mine = rec.languages[2]
+    assert (mine.word_weight, mine.word_bonus, mine.nbest) == (0.5, 1.0, 4)
+    assert mine.words.total > parent_words.total
+    assert dec["lms"][2]["words"]["file"] == "lm-plain-corrections-words.json.gz"
     zipped = model_store.export_zip(folder.name, tmp_path / "out.zip")
     imported = model_store.import_zip(zipped, "shared lm hand")
     assert (imported / "lm.json").is_file() and (imported / "lm-plain-corrections.json.gz").is_file()
+    assert (imported / "lm-plain-corrections-words.json.gz").is_file()
     assert Recognizer(imported, device="cpu").languages[2].name == "plain+corrections"
 
 

@@ -82,3 +82,35 @@ def test_set_read_beam_keeps_the_weights_and_measures_val_with_the_new_width(tmp
     assert after["lm_weight"] == before["lm_weight"] and after.get("lms") == before.get("lms")
     assert all(v["lines"] == 2 for v in after["val"].values()) and dec == after
     assert f"with beam {tuned_at})" in (model / "card.md").read_text()
+
+
+def test_a_word_lm_is_kept_only_where_it_reads_the_lines_better() -> None:
+    """``with_word_lm``: trained on lines that know "cab", it turns a doubtful "cac" into the
+    true "cab" and is kept with the grid weights that did so; trained on lines that only know
+    "cac", no weight reads better and the language comes back without one."""
+    from engine.models import bundled_models_dir
+    from engine.recognition import Recognizer
+    from engine.recognition.lm import CharNgramLM
+    from engine.recognition.recognizer import LanguageLM
+    from training.lm_tune import WORD_GRID, with_word_lm
+
+    bundled = bundled_models_dir() / "htrjand-student"
+    if not (bundled / "card.json").is_file():
+        pytest.skip("no bundled recognizer")
+    rec = Recognizer(bundled, "cpu", beam=4)
+    charset = rec.model.charset
+    rows = []
+    for frame in ({"c": .9}, {"": .9}, {"a": .9}, {"": .9}, {"c": .47, "b": .43}):
+        row = np.full(len(charset) + 1, (1.0 - sum(frame.values())) / (len(charset) + 1 - len(frame)))
+        for ch, p in frame.items():
+            row[0 if ch == "" else charset.index(ch) + 1] = p
+        rows.append(row)
+    doubtful = np.log(np.asarray(rows))
+    lines = LineSet([np.zeros((64, 40), np.uint8)], ["cab"], ["toy/p/0"])
+    flat = LanguageLM("en", CharNgramLM.train(["abc"], charset, order=2), 0.0, 0.0)
+    trials: list[dict] = []
+    kept = with_word_lm(rec, flat, ["the cab", "a cab came"], [doubtful], lines, trials)
+    assert kept.words is not None and (kept.word_weight, kept.word_bonus) in WORD_GRID
+    assert rec.nbest(doubtful, kept, 1)[0][0] == "cab"
+    assert len(trials) == len(WORD_GRID) and all(t["without_words"] > 0 for t in trials)
+    assert with_word_lm(rec, flat, ["the cac", "a cac came"], [doubtful], lines, []) is flat

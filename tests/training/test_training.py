@@ -247,3 +247,35 @@ def test_width_factor_from_the_command_line_and_a_checkpoint(tmp_path) -> None:
     cfg.run_dir, cfg.init, cfg.teacher = str(tmp_path / "kd"), None, str(tmp_path / "base" / "best.pt")
     with pytest.raises(ValueError, match="width factor"):
         Trainer(cfg, lines, lines, charset)
+
+
+def test_a_grown_checkpoint_trains_with_its_channels(tmp_path) -> None:
+    """``training.grow`` widens a trained student; ``--channels`` trains the wider network from
+    it, and the run's checkpoints carry the new widths."""
+    import argparse
+
+    from training.grow import main as grow
+    from training.train import add_arguments, build_config
+    from training.trainer import Trainer
+
+    lines = _tiny_lines()
+    charset = Charset.from_texts(TEXTS)
+    base = TrainConfig(model="student", run_dir=str(tmp_path / "base"), epochs=1, batch_size=4,
+                       warmup_steps=1, threads=1, curriculum=[Stage("toy", 1000, augment=False)])
+    Trainer(base, lines, lines, charset).fit()
+    grown = tmp_path / "grown.pt"
+    assert grow([str(tmp_path / "base" / "best.pt"), "--channels", "16", "32", "48", "64",
+                 "--out", str(grown)]) == 0
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    cfg = build_config(parser.parse_args(["--run-dir", str(tmp_path / "wide"), "--init",
+                                          str(grown), "--channels", "16", "32", "48", "64"]))
+    cfg.epochs, cfg.batch_size, cfg.threads, cfg.curriculum = 1, 4, 1, base.curriculum
+    wide = Trainer(cfg, lines, lines, charset)
+    assert wide.model.cfg.channels == (16, 32, 48, 64)
+    wide.fit()
+    saved = torch.load(tmp_path / "wide" / "best.pt", weights_only=False)
+    assert tuple(saved["net"]["channels"]) == (16, 32, 48, 64)
+    cfg.run_dir, cfg.channels = str(tmp_path / "narrow"), None  # the student's own widths
+    with pytest.raises(RuntimeError):  # the grown weights do not fit
+        Trainer(cfg, lines, lines, charset)

@@ -1,0 +1,85 @@
+"""Growing a trained network's convolutions (training.grow): same function, wider encoder."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from training.config import TrainConfig  # noqa: E402
+from training.grow import channel_map, main, max_difference, widen  # noqa: E402
+from training.network import STUDENT, HtrJandNet, NetConfig, count_parameters  # noqa: E402
+
+SMALL = replace(STUDENT, num_classes=20, channels=(4, 6, 8, 8), d_model=32, ffn=64, heads=2,
+                layers=1).with_width_factor(4)
+
+
+def trained_like(seed: int = 0) -> HtrJandNet:
+    """A small network with non-trivial weights and BatchNorm statistics, as after training."""
+    torch.manual_seed(seed)
+    model = HtrJandNet(SMALL)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.add_(torch.randn_like(p) * 0.2)
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def test_channel_map_keeps_the_old_channels_first() -> None:
+    m = channel_map(4, 7, np.random.default_rng(0))
+    assert m[:4].tolist() == [0, 1, 2, 3] and len(m) == 7 and m.max() < 4
+    with pytest.raises(ValueError):
+        channel_map(4, 3, np.random.default_rng(0))
+
+
+def test_widening_keeps_the_function() -> None:
+    model = trained_like()
+    grown = widen(model, (8, 9, 12, 16), seed=1)
+    assert tuple(grown.cfg.channels) == (8, 9, 12, 16)
+    assert count_parameters(grown) > count_parameters(model)
+    assert max_difference(model, grown) < 1e-4
+    assert max_difference(model, HtrJandNet(grown.cfg)) > 1e-2  # the check can fail
+
+
+def test_noise_moves_the_copies_a_little() -> None:
+    model = trained_like()
+    noisy = widen(model, (8, 9, 12, 16), seed=1, noise=0.05)
+    assert 1e-4 < max_difference(model, noisy) < 1.0
+    # the old channels' incoming weights are untouched
+    assert torch.equal(noisy.encoder[0].conv.weight[:4], model.encoder[0].conv.weight)
+
+
+def test_bad_widths_are_refused() -> None:
+    model = trained_like()
+    with pytest.raises(ValueError, match="shrink"):
+        widen(model, (2, 6, 8, 8))
+    with pytest.raises(ValueError, match="blocks"):
+        widen(model, (8, 8, 8))
+    with pytest.raises(ValueError, match="channel counts"):
+        HtrJandNet(replace(SMALL, channels=(4, 6, 8)))
+
+
+def test_command_writes_a_checkpoint_training_can_start_from(tmp_path, capsys) -> None:
+    model = trained_like()
+    src = tmp_path / "model.pt"
+    torch.save({"model": model.state_dict(), "net": model.cfg.to_dict(),
+                "charset": list("abcdefghijklmnopqrs")}, src)
+    out = tmp_path / "grown" / "grown.pt"
+    assert main([str(src), "--channels", "6", "8", "8", "12", "--out", str(out)]) == 0
+    assert "difference without noise" in capsys.readouterr().out
+    ck = torch.load(out, weights_only=False)
+    net = NetConfig.from_dict(ck["net"])
+    assert net.channels == (6, 8, 8, 12) and ck["grown_from"] == str(src)
+    again = HtrJandNet(net)
+    again.load_state_dict(ck["model"])
+    # the training config carries the widths through its JSON round trip
+    cfg = TrainConfig.from_dict({**TrainConfig().to_dict(), "channels": [6, 8, 8, 12]})
+    assert cfg.channels == (6, 8, 8, 12)
+    with pytest.raises(SystemExit):
+        main([str(src), "--channels", "2", "8", "8", "12", "--out", str(out)])
