@@ -154,13 +154,15 @@ class Recognizer:
             model_dir = default_model_dir()
         self.model = OnnxLineModel(model_dir, device, threads=threads)
         self.beam = default_beam(self.model.card) if beam is None else max(1, int(beam))
-        self.lm, self.lm_weight, self.length_bonus = None, 0.0, 0.0
+        self._lm: CharNgramLM | None = None
+        self.lm_weight, self.length_bonus = 0.0, 0.0
         self._scorers: dict[int, tuple[CharNgramLM, Callable[[tuple[int, ...], int], float]]] = {}
         self._language_files = language_lm_files(self.model.dir, self.model.card)
         self._languages: list[LanguageLM] | None = None  # read on first use (beam search only)
         lm_path = self.model.dir / "lm.json"
+        self._lm_path: Path | None = None  # the pooled LM, read on first use (``lm``)
         if lm_path.is_file():  # a character LM for beam search, with weights tuned on val
-            self.lm = CharNgramLM.load(lm_path)
+            self._lm_path = lm_path
             tuned = self.model.card.get("decoding", {})
             self.lm_weight = float(tuned.get("lm_weight", 0.0))
             self.length_bonus = float(tuned.get("length_bonus", 0.0))
@@ -177,8 +179,21 @@ class Recognizer:
             else [lang.name + (" + words" if lang.words else "") for lang in self._languages]
         if names:
             return f"beam {self.beam} + character LM per page ({', '.join(names)})"
-        lm = " + character LM" if self.lm is not None and self.lm_weight > 0 else ""
+        pooled = self._lm is not None or self._lm_path is not None
+        lm = " + character LM" if pooled and self.lm_weight > 0 else ""
         return f"beam {self.beam}{lm}"
+
+    @property
+    def lm(self) -> CharNgramLM | None:
+        """The pooled character LM (``lm.json``; None without one), read from disk the first
+        time beam search needs it: with per-language LMs only pages with no greedy text do."""
+        if self._lm is None and self._lm_path is not None:
+            self._lm = CharNgramLM.load(self._lm_path)
+        return self._lm
+
+    @lm.setter
+    def lm(self, value: CharNgramLM | None) -> None:
+        self._lm, self._lm_path = value, None
 
     @property
     def languages(self) -> list[LanguageLM]:

@@ -463,6 +463,7 @@ def test_each_page_reads_with_the_language_lm_its_greedy_reading_chooses(model_d
     greedy = Recognizer(folder, device="cpu", beam=1)
     greedy.recognize_images([np.full((64, 120), 255, np.uint8)])
     assert greedy._languages is None and greedy.decoding == "greedy"  # greedy never loads them
+    assert greedy._lm is None  # nor the pooled LM
     rec = Recognizer(folder, device="cpu")
     assert rec.decoding == "beam 4 + character LM per page (abish, acish)"
     assert [lang.name for lang in rec.languages] == ["abish", "acish"]
@@ -473,6 +474,15 @@ def test_each_page_reads_with_the_language_lm_its_greedy_reading_chooses(model_d
     assert [r.text for r in together] == ["abab", "ab"]  # the page reads 'ab…': abish
     apart = rec.decode_lines([clear_ab, doubtful], ["p1", "p2"])
     assert [r.text for r in apart] == ["abab", "ac"]
+    assert rec._lm is None  # pages with a language never need the pooled LM
+    blank = _posteriors(charset, [{"": .95}] * 4)
+    assert [r.text for r in rec.decode_lines([blank])] == [""] and rec._lm is not None
+    shutil.copy(folder / "lm.json", tmp_path / "lm.json")
+    (folder / "lm.json").write_text("{broken")
+    lazy = Recognizer(folder, device="cpu")  # read when first needed, and then a clear error
+    with pytest.raises(ModelError, match="unreadable character language model"):
+        lazy.decode_lines([blank])
+    shutil.copy(tmp_path / "lm.json", folder / "lm.json")
     assert rec.choose_language(["", ""]) is None
     rec.beam = 1  # greedy ignores the LMs
     assert [r.text for r in rec.decode_lines([clear_ab, doubtful], ["p1", "p1"])] == ["abab", "ac"]
