@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.postcorrect_rescore import COLLECTIONS, print_grid, read_nbest  # noqa: E402
-from engine.recognition.word_lm import WordBigramLM, words  # noqa: E402
+from engine.recognition.word_lm import WordBigramLM, rerank  # noqa: E402
 
 
 def rescored(gt: list[str], nbest, lm: WordBigramLM, weight: float, bonus: float) -> dict:
@@ -36,8 +36,7 @@ def rescored(gt: list[str], nbest, lm: WordBigramLM, weight: float, bonus: float
             raw.add(truth, "")
             out.add(truth, "")
             continue
-        fused = [s + weight * lm.log_prob(t) + bonus * len(words(t)) for t, s in cands]
-        k = max(range(len(cands)), key=fused.__getitem__)
+        k = rerank(cands, lm, weight, bonus)[0][0]
         before, after = raw.char_errors, out.char_errors
         raw.add(truth, cands[0][0])
         out.add(truth, cands[k][0])

@@ -29,7 +29,7 @@ from engine.metrics import ErrorRates
 from engine.recognition import Recognizer
 from engine.recognition.lm import CharNgramLM, language_lm_file
 from engine.recognition.recognizer import LanguageLM
-from engine.recognition.word_lm import WordBigramLM, words
+from engine.recognition.word_lm import WordBigramLM, rerank
 from training.data import REPO, LineSet, load_lines
 from training.export import card_markdown
 
@@ -184,9 +184,8 @@ def with_word_lm(rec: Recognizer, language: LanguageLM, train_texts: list[str],
     def cer(weight: float, bonus: float) -> float:
         rates = ErrorRates()
         for ref, cands in zip(lines.texts, ranked):
-            best = max(cands, key=lambda c: c[1] + weight * words_lm.log_prob(c[0])
-                       + bonus * len(words(c[0])), default=("", 0.0))
-            rates.add(ref, best[0])
+            order = rerank(cands, words_lm, weight, bonus)
+            rates.add(ref, cands[order[0][0]][0] if order else "")
         return rates.cer
 
     alone = cer(0.0, 0.0)

@@ -23,7 +23,7 @@ from engine.errors import ModelError
 from engine.progress import CancelToken, ProgressCallback, no_progress
 from engine.recognition.ctc import align_confidences, beam_decode, beam_nbest, greedy_decode
 from engine.recognition.lm import LANGUAGE_LM_FILE, CharNgramLM
-from engine.recognition.word_lm import WordBigramLM, words
+from engine.recognition.word_lm import WordBigramLM, rerank
 from engine.recognition.onnx_model import OnnxLineModel
 
 
@@ -53,12 +53,6 @@ class LanguageLM:
     word_bonus: float = 0.0
     nbest: int = 8
 
-    def word_score(self, text: str) -> float:
-        """What the word LM adds to a reading's fused score (0 without one)."""
-        if self.words is None:
-            return 0.0
-        return self.word_weight * self.words.log_prob(text) + self.word_bonus * len(words(text))
-
 
 class LanguageFiles(NamedTuple):
     """Where a card's per-language LM (and its word LM, if any) lies, with its weights."""
@@ -83,25 +77,21 @@ def language_lm_files(model_dir: Path, card: dict) -> list[LanguageFiles]:
     for entry in entries:
         try:
             name, file = str(entry["name"]), str(entry["file"])
-            weight, bonus = float(entry["lm_weight"]), float(entry["length_bonus"])
+            weights = (float(entry["lm_weight"]), float(entry["length_bonus"]))
             word = entry.get("words")
             if word is not None:
                 word_file = str(word["file"])
-                word_weight, word_bonus = float(word["weight"]), float(word["bonus"])
-                nbest = max(1, int(word.get("nbest", 8)))
+                word_weights = (float(word["weight"]), float(word["bonus"]),
+                                max(1, int(word.get("nbest", 8))))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"{model_dir}: card.json lists an unusable language LM ({entry!r}): {exc}") from exc
-        files = [file] + ([word_file] if word is not None else [])
-        for each in files:
+        for each in [file] + ([word_file] if word is not None else []):
             if LANGUAGE_LM_FILE.fullmatch(each) is None:
                 raise ModelError(f"{model_dir}: card.json names a language LM outside the model folder: {each!r}")
             if not (model_dir / each).is_file():
                 raise ModelError(f"{model_dir}: the language LM {each} that card.json lists is missing")
-        if word is None:
-            out.append(LanguageFiles(name, model_dir / file, weight, bonus))
-        else:
-            out.append(LanguageFiles(name, model_dir / file, weight, bonus, model_dir / word_file,
-                                     word_weight, word_bonus, nbest))
+        words_part = (model_dir / word_file, *word_weights) if word is not None else ()
+        out.append(LanguageFiles(name, model_dir / file, *weights, *words_part))
     return out
 
 
@@ -267,8 +257,9 @@ class Recognizer:
         width = max(n, language.nbest) if reranks else n
         ranked = beam_nbest(log_probs, max(self.beam, width), width, **self._fusion(language))
         if reranks:
-            ranked = sorted(((labels, score + language.word_score(self._text(labels)))
-                             for labels, score in ranked), key=lambda r: -r[1])
+            order = rerank([(self._text(labels), score) for labels, score in ranked],
+                           language.words, language.word_weight, language.word_bonus)
+            ranked = [(ranked[i][0], score) for i, score in order]
         return ranked[:n]
 
     def _decode(self, log_probs: np.ndarray, language: LanguageLM | None = None) -> LineResult:

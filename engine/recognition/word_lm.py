@@ -17,7 +17,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from engine.errors import ModelError
@@ -99,3 +99,14 @@ class WordBigramLM:
                        float(data["discount"]), float(data["k"]), int(data["vocab"]))
         except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ModelError(f"{path}: unreadable word language model: {exc}") from exc
+
+
+def rerank(readings: Sequence[tuple[str, float]], lm: WordBigramLM, weight: float,
+           bonus: float) -> list[tuple[int, float]]:
+    """The readings' indices, best first, each with its score plus ``weight * log P_words +
+    bonus * words`` (ties keep the readings' order): the one rule by which a word LM chooses
+    among beam search's best readings."""
+    scored = [(i, score + weight * lm.log_prob(text) + bonus * len(words(text)))
+              for i, (text, score) in enumerate(readings)]
+    return sorted(scored, key=lambda r: -r[1])
+
