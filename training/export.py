@@ -252,6 +252,9 @@ def _phase_text(n: int, phase: dict) -> str:
              if phase.get("threads") else "alone")
     text = (f"\n\nPhase {n}: {phase['continues']} continued for {phase['minutes']:g} min {where}: "
             f"best val CER {phase['val_cer_greedy']:.2%}.")
+    if phase.get("runs"):
+        text += " Runs in a row: " + "; ".join(
+            f"{r['run']} {r['minutes']:g} min, {r['val_cer_greedy']:.2%}" for r in phase["runs"]) + "."
     if phase.get("command"):
         text += f" Command: `{phase['command']}`."
     if phase.get("data_note"):

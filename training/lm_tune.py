@@ -21,6 +21,7 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -139,18 +140,18 @@ def language_lms(rec: Recognizer, train: dict[str, LineSet], val: LineSet, poste
         own = [i for i, c in enumerate(val.collections) if c == coll]
         sub = val.subset(own)
         sub_post = [posteriors[i] for i in own]
-        best = None
+        scored = []
         for w, b in LANGUAGE_GRID:
             rec.languages = [LanguageLM(coll, lm, w, b)]  # alone: every page reads with it
             cer = collection_rates(rec, sub_post, sub)[coll].cer
             trials.append({"language_lm": coll, "lm_weight": w, "length_bonus": b, "cer": cer})
-            if best is None or cer < best[0]:
-                best = (cer, w, b)
-        chosen = with_word_lm(rec, LanguageLM(coll, lm, best[1], best[2]), lines.texts,
-                              sub_post, sub, trials)
+            scored.append((cer, w, b))
+        chosen = best_with_words(scored, lambda w, b: with_word_lm(
+            rec, LanguageLM(coll, lm, w, b), lines.texts, sub_post, sub, trials))
         out.append(chosen)
-        entries.append({"name": coll, "file": language_lm_file(coll), "lm_weight": best[1],
-                        "length_bonus": best[2], "language": lang,
+        entries.append({"name": coll, "file": language_lm_file(coll),
+                        "lm_weight": chosen.lm_weight, "length_bonus": chosen.length_bonus,
+                        "language": lang,
                         "text": f"{len(lines)} train lines" + (f" + {len(prose)} lines of Webster's "
                                                                   "1913 prose" if prose else "")})
         if chosen.words is not None:
@@ -167,16 +168,35 @@ WORD_GRID = tuple(itertools.product((0.3, 0.5, 0.7, 1.0), (0.0, 1.0, 2.0)))
 readings of its own val lines. Session 12 (phase-9 student, beam 16, every val line;
 ``benchmarks/word_rescore.py``): every setting of this grid read both collections better than
 the character LM alone — Hooker 15.47 → 15.13–15.31 %, Poilus 24.83 → 24.45–24.58 %."""
+JOINT_TOP = 3
+"""The best character-LM settings of ``LANGUAGE_GRID`` that each get a word LM of their own;
+the pair that reads the collection best is kept, instead of the best character setting
+followed by its word LM. Phase-9 student, every val line, read with beam 16 (session 13):
+Hooker took 0.35 / 2.0 instead of 0.45 / 2.0 (words 1.0 / 1.0 both) and read at 15.08 %
+instead of 15.14 %; Poilus kept its pair (24.50 %)."""
 WORD_NBEST = 8
 """Readings reranked by the word LM: 16 read no better than 8 (session 12)."""
 
 
+def best_with_words(scored: list[tuple[float, float, float]],
+                    with_words: Callable[[float, float], tuple[LanguageLM, float]]) -> LanguageLM:
+    """Of the ``JOINT_TOP`` best (CER, LM weight, length bonus) character settings in
+    ``scored``, each given its word LM by ``with_words`` (→ language, CER), the one that reads
+    best (the better character setting on a tie)."""
+    chosen, best = None, None
+    for _, weight, bonus in sorted(scored)[:JOINT_TOP]:
+        candidate, cer = with_words(weight, bonus)
+        if best is None or cer < best:
+            chosen, best = candidate, cer
+    return chosen
+
+
 def with_word_lm(rec: Recognizer, language: LanguageLM, train_texts: list[str],
-                 posteriors: list, lines: LineSet, trials: list[dict]) -> LanguageLM:
+                 posteriors: list, lines: LineSet, trials: list[dict]) -> tuple[LanguageLM, float]:
     """``language`` with a word bigram LM of ``train_texts`` reranking its beam's best
     readings, at the ``WORD_GRID`` weights that read ``lines`` best — or ``language`` as it
-    is when none reads them better than its character LM alone. The n-best readings are
-    computed once; each trial only reranks them."""
+    is when none reads them better than its character LM alone — and the CER it reads them
+    at. The n-best readings are computed once; each trial only reranks them."""
     words_lm = WordBigramLM.train(train_texts)
     rec.languages = [language]
     ranked = [rec.nbest(lp, language, WORD_NBEST) for lp in posteriors]
@@ -192,14 +212,15 @@ def with_word_lm(rec: Recognizer, language: LanguageLM, train_texts: list[str],
     best = (alone, None)
     for weight, bonus in WORD_GRID:
         value = cer(weight, bonus)
-        trials.append({"language_lm": language.name, "word_weight": weight,
+        trials.append({"language_lm": language.name, "lm_weight": language.lm_weight,
+                       "length_bonus": language.length_bonus, "word_weight": weight,
                        "word_bonus": bonus, "cer": value, "without_words": alone})
         if value < best[0]:
             best = (value, (weight, bonus))
     if best[1] is None:
-        return language
+        return language, alone
     return replace(language, words=words_lm, word_weight=best[1][0], word_bonus=best[1][1],
-                   nbest=WORD_NBEST)
+                   nbest=WORD_NBEST), best[0]
 
 
 ORDER = 7

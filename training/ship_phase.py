@@ -5,7 +5,8 @@ weights (``training.lm_tune``), and say whether it reads the val lines better th
 continued — greedy and as the application reads.
 
     python -m training.ship_phase runs/p10-strongaug --phase 10 --out runs/ship-phase10 \
-        --command "python -m training.train ..." [--parent resources/models/htrjand-student]
+        --command "python -m training.train ..." [--parent resources/models/htrjand-student] \
+        [--before runs/an-earlier-run-of-this-phase]
 
 Nothing in ``--parent`` is touched: once the figures say so, copy the folder over it. Exit
 status 0 when the new folder reads better on every val collection as the application reads,
@@ -26,14 +27,22 @@ from training.data import REPO
 DEFAULT_PARENT = REPO / "resources" / "models" / "htrjand-student"
 
 
-def phase_entry(ck: dict, parent_card: dict, command: str) -> dict:
+def phase_entry(ck: dict, parent_card: dict, command: str,
+                before: list[tuple[str, dict]] = ()) -> dict:
     """The card's record of this phase: what it continued, for how long, where, its best
-    greedy val CER and the command that ran it."""
+    greedy val CER and the command that ran it. ``before``: (name, best checkpoint) of the
+    earlier runs of a phase made of several in a row (e.g. one, then its network widened and
+    trained on); their minutes count too, and each run is listed."""
     cfg = ck["train_config"]
     comp = parent_card.get("distillation_comparison") or {}
+    runs = [{"run": name, "minutes": round(float(c["elapsed"]) / 60, 1),
+             "val_cer_greedy": round(float(c["best_cer"]), 4)} for name, c in before]
     entry = {"continues": comp.get("shipped", parent_card.get("name", "?")),
-             "minutes": round(float(ck["elapsed"]) / 60, 1),
+             "minutes": round(sum(float(c["elapsed"]) for _, c in [*before, ("", ck)]) / 60, 1),
              "val_cer_greedy": round(float(ck["best_cer"]), 4), "command": command}
+    if runs:
+        entry["runs"] = [*runs, {"run": "last", "minutes": round(float(ck["elapsed"]) / 60, 1),
+                                 "val_cer_greedy": entry["val_cer_greedy"]}]
     if cfg.get("device", "cpu") == "cuda":
         entry["hardware"] = ck.get("hardware", "GPU")
     else:
@@ -41,13 +50,14 @@ def phase_entry(ck: dict, parent_card: dict, command: str) -> dict:
     return entry
 
 
-def card_extra(ck: dict, parent_card: dict, phase: int, command: str) -> dict:
+def card_extra(ck: dict, parent_card: dict, phase: int, command: str,
+               before: list[tuple[str, dict]] = ()) -> dict:
     """The parent card's recipe entries carried over, with phase ``phase`` added and shipped."""
     comp = copy.deepcopy(parent_card.get("distillation_comparison") or {})
     key = f"phase{phase}"
     if key in comp:
         raise HtrError(f"the parent card already has a {key}: choose the next phase number")
-    entry = phase_entry(ck, parent_card, command)
+    entry = phase_entry(ck, parent_card, command, before)
     comp[key] = entry
     comp["shipped"] = f"student-phase{phase}"
     minutes = dict(parent_card.get("runs_training_min") or {})
@@ -74,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--command", required=True, help="the training command as it ran")
     parser.add_argument("--parent", type=Path, default=DEFAULT_PARENT,
                         help="the model folder the run continued (default: the bundled one)")
+    parser.add_argument("--before", type=Path, action="append", default=[],
+                        help="an earlier run of this phase, whose best.pt the next one started "
+                             "from (repeat, in order); its minutes count too")
     parser.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "cache")
     args = parser.parse_args(argv)
 
@@ -92,7 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         ck = torch.load(best, map_location="cpu", weights_only=False)
         if list(ck["charset"]) != list(parent_card["charset"]):
             raise HtrError(f"{best}: its charset is not the parent model's")
-        extra = card_extra(ck, parent_card, args.phase, args.command)
+        before = []
+        for run in args.before:
+            if not (run / "best.pt").is_file():
+                raise HtrError(f"{run / 'best.pt'} is missing")
+            before.append((run.name, torch.load(run / "best.pt", map_location="cpu",
+                                                weights_only=False)))
+        extra = card_extra(ck, parent_card, args.phase, args.command, before)
     except (HtrError, OSError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -109,8 +109,30 @@ def test_a_word_lm_is_kept_only_where_it_reads_the_lines_better() -> None:
     lines = LineSet([np.zeros((64, 40), np.uint8)], ["cab"], ["toy/p/0"])
     flat = LanguageLM("en", CharNgramLM.train(["abc"], charset, order=2), 0.0, 0.0)
     trials: list[dict] = []
-    kept = with_word_lm(rec, flat, ["the cab", "a cab came"], [doubtful], lines, trials)
-    assert kept.words is not None and (kept.word_weight, kept.word_bonus) in WORD_GRID
+    kept, cer = with_word_lm(rec, flat, ["the cab", "a cab came"], [doubtful], lines, trials)
+    assert cer == 0.0 and kept.words is not None and (kept.word_weight, kept.word_bonus) in WORD_GRID
     assert rec.nbest(doubtful, kept, 1)[0][0] == "cab"
     assert len(trials) == len(WORD_GRID) and all(t["without_words"] > 0 for t in trials)
-    assert with_word_lm(rec, flat, ["the cac", "a cac came"], [doubtful], lines, []) is flat
+    same, cer = with_word_lm(rec, flat, ["the cac", "a cac came"], [doubtful], lines, [])
+    assert same is flat and cer > 0
+
+
+def test_the_character_setting_is_chosen_with_its_word_lm() -> None:
+    """The second-best character setting wins when its word LM reads better than the best
+    one's; only the ``JOINT_TOP`` best are tried, and a tie keeps the better character one."""
+    from engine.recognition.lm import CharNgramLM
+    from engine.recognition.recognizer import LanguageLM
+    from training.lm_tune import JOINT_TOP, best_with_words
+
+    lm = CharNgramLM.train(["abc"], ["a", "b", "c"], order=2)
+    scored = [(0.20, 0.45, 2.0), (0.21, 0.35, 2.0), (0.22, 0.6, 1.0), (0.30, 0.25, 3.0)]
+    after_words = {(0.45, 2.0): 0.19, (0.35, 2.0): 0.18, (0.6, 1.0): 0.18, (0.25, 3.0): 0.01}
+    tried = []
+
+    def with_words(w: float, b: float) -> tuple[LanguageLM, float]:
+        tried.append((w, b))
+        return LanguageLM("x", lm, w, b), after_words[(w, b)]
+
+    chosen = best_with_words(scored, with_words)
+    assert (chosen.lm_weight, chosen.length_bonus) == (0.35, 2.0)
+    assert tried == [(w, b) for _, w, b in scored[:JOINT_TOP]]

@@ -49,6 +49,18 @@ def test_next_phase_is_added_and_shipped_without_touching_the_parent_card() -> N
     assert "Shipped: student-phase10" in text
 
 
+def test_a_phase_of_several_runs_counts_and_lists_them_all() -> None:
+    first = {**_checkpoint(), "elapsed": 80.0 * 60, "best_cer": 0.2279}
+    comp = card_extra(_checkpoint(), PARENT, 10, "cmd", [("p10-grown", first)])[
+        "distillation_comparison"]
+    assert comp["phase10"]["minutes"] == 168.2 and comp["phase10"]["val_cer_greedy"] == 0.229
+    assert comp["phase10"]["runs"] == [
+        {"run": "p10-grown", "minutes": 80.0, "val_cer_greedy": 0.2279},
+        {"run": "last", "minutes": 88.2, "val_cer_greedy": 0.229}]
+    assert "Runs in a row: p10-grown 80 min, 22.79%; last 88.2 min, 22.90%." in \
+        comparison_text({"distillation_comparison": comp})
+
+
 def test_a_gpu_phase_records_its_hardware() -> None:
     entry = card_extra(_checkpoint("cuda"), PARENT, 10, "cmd")["distillation_comparison"]["phase10"]
     assert entry["hardware"] == "NVIDIA H200" and "threads" not in entry
