@@ -8,6 +8,11 @@ beam search with the parent's character LM adapted to the corrected lines.
         --runs direct:kd+synthetic direct:kd direct:replay distill:kd+synthetic \
         --json runs/finetune-bench.json
 
+``--readings`` measures self-training: the rest of the pool is given as well, with the texts
+the base reads there (``--sizes 0 --readings``: no corrected line). Fine-tuning uses read lines
+only where fewer than 20 lines are corrected (``FinetuneConfig.readings``), so larger sizes
+measure the corrected lines alone.
+
 Each run gets the same time budget and threads (default 2, as on an archivist's laptop). The
 base is the bundled student (or ``--base``: a model folder or a training checkpoint); the teacher
 for the distill path is ``--teacher`` or the one the base names. cremma-abrege is never seen by
@@ -103,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-lines", type=int, default=300,
                         help="base val lines (evenly sampled) to measure forgetting; 0: skip")
     parser.add_argument("--test-lines", type=int, default=0, help="subsample the test (0: all)")
+    parser.add_argument("--readings", action="store_true",
+                        help="self-training: the pool lines after the first N (all of them "
+                             "for size 0) are given too, with the base's readings as they "
+                             "were read (FinetuneConfig.readings)")
     parser.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "cache")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--interpolate", type=float, nargs="+", metavar="ALPHA",
@@ -158,10 +167,27 @@ def main(argv: list[str] | None = None) -> int:
           + (f"{test_dec_before:.2%} with its default decoding" if test_dec_before is not None
              else "greedy only") + f"), base val CER {val_before:.2%} ({len(val)} lines); "
           f"teacher {teacher}", flush=True)
+    read_pool = None
+    if args.readings:
+        if not args.base.is_dir():
+            raise SystemExit("--readings needs a model folder as --base (it reads the pool)")
+        from engine.recognition import Recognizer
+
+        rec = Recognizer(args.base, "cpu", threads=args.threads)
+        texts = [r.text for r in rec.recognize_images(list(pool.images), pages=pool.pages)]
+        read_pool = LineSet(list(pool.images), texts, list(pool.sources))
+        from engine.metrics import ErrorRates
+
+        rates = ErrorRates()
+        for ref, hyp in zip(pool.texts, texts):
+            rates.add(ref, hyp)
+        print(f"pool as the base reads it: {rates.cer:.2%} CER ({len(pool)} lines)", flush=True)
     replays: dict = {}
     rows = []
     for size in args.sizes:
         lines = pool.subset(list(range(min(size, len(pool)))))
+        readings = (read_pool.subset(list(range(len(lines), len(pool))))
+                    if read_pool is not None else None)
         for spec in args.runs:
             path, guard = spec.split(":")
             if path == "distill" and teacher is None:
@@ -182,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = replace(cfg, interpolate=1.0)  # each alpha is applied below, to copies
             t0 = time.time()
             trained, charset, res = finetune_lines(lines, base, cfg, teacher=teacher,
-                                                   replay=replays.get(kind))
+                                                   replay=replays.get(kind), readings=readings)
             wall = time.time() - t0
             mixes = [(a, e) for a in alphas for e in [None, *(args.encoder_interpolate or [])]]
             for alpha, enc_alpha in mixes:
@@ -198,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                     by_weight = {w: _round(version_cers(net, charset, base, lines.texts, w,
                                                         [test], args.threads)[0])
                                  for w in args.lm_weights}
-                row = {"lines": size, "path": path, "guard": res["guard"], "interpolate": alpha,
+                row = {"lines": size, "readings": res["reading_lines"], "path": path,
+                       "guard": res["guard"], "interpolate": alpha,
                        "encoder_interpolate": enc_alpha,
                        "held_before": res["cer_before"], "held_after": res["cer_after"],
                        "test_before": round(test_before, 4), "test_after": round(test_after, 4),
@@ -228,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         enc = r.get("encoder_interpolate")
-        print(f"| {r['lines']} | {r['path']} | {r['guard']} | {r['interpolate']:g}"
+        read = f" + {r['readings']} read" if r.get("readings") else ""
+        print(f"| {r['lines']}{read} | {r['path']} | {r['guard']} | {r['interpolate']:g}"
               f"{'' if enc is None else f' (encoder {enc:g})'} | "
               f"{r['held_before']:.1%} → {r['held_after']:.1%} | "
               f"{r['test_before']:.1%} → {r['test_after']:.1%} | {r['test_rel']:+.0%} | "

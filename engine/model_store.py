@@ -339,12 +339,25 @@ def _check_onnx(folder: Path) -> None:
     OnnxLineModel(folder, device="cpu", threads=1)
 
 
+def finetune_lines_text(ft: dict) -> str:
+    """What a fine-tuned version learnt from, e.g. "24 corrected lines (14 trained on, 10 held
+    back)"; with self-training the read lines too, and what the held-back lines were."""
+    read = int(ft.get("reading_lines") or 0)
+    held = f"{ft['held_back_lines']} held back"
+    if ft.get("held_back_of") == "readings":
+        held = (f"{ft['held_back_lines']} read ones held back: their CER is agreement with the "
+                "model's own readings")
+    return (f"{ft['lines_used']} corrected" + (f" and {read} read" if read else "")
+            + f" lines ({ft['train_lines']} trained on, {held})")
+
+
 def card_summary(card: dict) -> str:
     """One line: parent, lines and CER before -> after of a fine-tuned version."""
     ft = card.get("finetune")
     if not isinstance(ft, dict):
         val = (card.get("metrics") or {}).get("val", {}).get("all", {})
         return f"val CER {val['cer']:.1%}" if isinstance(val.get("cer"), (int, float)) else ""
-    return (f"from {ft.get('parent', {}).get('name', '?')}, {ft.get('lines_used', '?')} lines, "
+    read = f" + {ft['reading_lines']} read" if ft.get("reading_lines") else ""
+    return (f"from {ft.get('parent', {}).get('name', '?')}, {ft.get('lines_used', '?')}{read} lines, "
             f"held-back CER {ft.get('cer_before', 0):.1%} -> {ft.get('cer_after', 0):.1%}, "
             f"{ft.get('training_s', 0) / 60:.1f} min, {card.get('created', '')}")

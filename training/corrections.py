@@ -34,8 +34,18 @@ def is_correction(line: Line) -> bool:
     return line.origin == Origin.PERSON and bool(normalize_text(line.text).strip())
 
 
+def is_reading(line: Line) -> bool:
+    """A line the recognizer read and nobody corrected: self-training learns its text as if
+    it were right (``FinetuneConfig.readings``)."""
+    return line.origin == Origin.MODEL and bool(normalize_text(line.text).strip())
+
+
 def corrected_lines(page: Page) -> list[Line]:
     return [ln for ln in page.lines() if is_correction(ln)]
+
+
+def read_lines(page: Page) -> list[Line]:
+    return [ln for ln in page.lines() if is_reading(ln)]
 
 
 @dataclass
@@ -45,6 +55,7 @@ class CorrectionReport:
     pages: int = 0
     pages_with_corrections: int = 0
     lines: int = 0
+    readings: int = 0  # read, not corrected, lines collected for self-training
     skipped_geometry: int = 0
     unreadable: list[str] = field(default_factory=list)
 
@@ -82,12 +93,23 @@ def collect_corrections(inputs: Iterable[str | os.PathLike[str]], height: int,
     ``pages`` (stem -> Page) replaces what is on disk for pages held in memory (the window's
     unsaved state). Unreadable pages are listed in the report, not fatal.
     """
+    corrections, _, report = collect_lines(inputs, height, progress, cancel, pages)
+    return corrections, report
+
+
+def collect_lines(inputs: Iterable[str | os.PathLike[str]], height: int,
+                  progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
+                  pages: dict[str, Page] | None = None, readings: bool = False
+                  ) -> tuple[LineSet, LineSet, CorrectionReport]:
+    """(corrected lines, read lines, report) of the inputs, as :func:`collect_corrections`;
+    the read lines (the recognizer's, not corrected: ``is_reading``) only with ``readings``,
+    cut in the same pass."""
     from engine.imaging import load_image
     from engine.recognition.lines import cut_lines
 
     pairs = open_inputs(inputs)
     report = CorrectionReport(pages=len(pairs))
-    result = LineSet([], [], [])
+    result, read = LineSet([], [], []), LineSet([], [], [])
     for i, (project, entry) in enumerate(pairs):
         if cancel is not None:
             cancel.raise_if_cancelled()
@@ -100,23 +122,26 @@ def collect_corrections(inputs: Iterable[str | os.PathLike[str]], height: int,
         try:
             page = (pages or {}).get(entry.stem) or project.load_page(entry)
             lines = corrected_lines(page)
-            if not lines:
+            more = read_lines(page) if readings else []
+            if not lines and not more:
                 continue
             image = load_image(entry.image)
         except HtrError as exc:
             report.unreadable.append(f"{entry.image.name}: {exc}")
             continue
-        report.pages_with_corrections += 1
-        for line, img in zip(lines, cut_lines(page, image, height, lines)):
+        report.pages_with_corrections += bool(lines)
+        for line, img in zip(lines + more, cut_lines(page, image, height, lines + more)):
             if img is None or img.ndim != 2 or img.shape[1] < 2:
                 report.skipped_geometry += 1
                 continue
-            result.images.append(np.ascontiguousarray(img, dtype=np.uint8))
-            result.texts.append(normalize_text(line.text).strip())
-            result.sources.append(f"{project.folder.name}/{entry.stem}/{line.id}")
-    report.lines = len(result)
-    progress(len(pairs), len(pairs), f"{report.lines} corrected lines")
-    return result, report
+            into = result if is_correction(line) else read
+            into.images.append(np.ascontiguousarray(img, dtype=np.uint8))
+            into.texts.append(normalize_text(line.text).strip())
+            into.sources.append(f"{project.folder.name}/{entry.stem}/{line.id}")
+    report.lines, report.readings = len(result), len(read)
+    progress(len(pairs), len(pairs), f"{report.lines} corrected lines"
+             + (f", {report.readings} read lines" if readings else ""))
+    return result, read, report
 
 
 def holdout_split(n: int, every: int = HOLDOUT_EVERY, minimum: int = MIN_HOLDOUT

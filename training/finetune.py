@@ -515,26 +515,43 @@ def train_distill(base: BaseModel, teacher_path: Path, charset: Charset, train: 
 
 
 # -- one run, start to end --------------------------------------------------------------------
-def prepare(lines: LineSet, base: BaseModel) -> tuple[Charset, list[str], LineSet, LineSet]:
-    """The (extended) charset, its new characters, and the train / held-back lines."""
-    from training.corrections import holdout_split
+def prepare(lines: LineSet, base: BaseModel, readings: LineSet | None = None
+            ) -> tuple[Charset, list[str], LineSet, LineSet, str]:
+    """The (extended) charset, its new characters, the train / held-back lines and what the
+    held-back lines are ("corrections" or "readings"). ``readings`` (self-training: lines the
+    recognizer read, texts as read) are used only where too few lines are corrected to train
+    on (``MIN_LINES``): then they are learnt from with the corrected ones, and read ones are
+    held back, so the result measures agreement with the recognizer's own readings, not
+    accuracy. With enough corrections they are left out: added to 25 or 100 corrected lines
+    they made the version read a new hand worse (docs/finetune.md, session 13)."""
+    from training.corrections import MIN_LINES, holdout_split
 
     added = new_characters(base.charset, lines.texts)
     charset = Charset(base.charset + added)
-    train_idx, held_idx = holdout_split(len(lines))
-    return charset, added, lines.subset(train_idx), lines.subset(held_idx)
+    if readings is None or not len(readings) or len(lines) >= MIN_LINES:
+        train_idx, held_idx = holdout_split(len(lines))
+        return charset, added, lines.subset(train_idx), lines.subset(held_idx), "corrections"
+    if len(readings) < MIN_LINES:
+        raise HtrError(f"{len(lines)} corrected and {len(readings)} read line(s) found; "
+                       f"fine-tuning needs at least {MIN_LINES} of one kind (every 10th, at "
+                       "least 10, is held back to measure the result). Correct or recognise "
+                       "more lines and try again.")
+    train_idx, held_idx = holdout_split(len(readings))
+    return (charset, added, LineSet.concat([lines, readings.subset(train_idx)]),
+            readings.subset(held_idx), "readings")
 
 
 def finetune_lines(lines: LineSet, base: BaseModel, cfg: FinetuneConfig, *,
                    teacher: Path | None = None, progress: ProgressCallback = no_progress,
-                   cancel: CancelToken | None = None, replay: LineSet | None = None
-                   ) -> tuple[HtrJandNet, Charset, dict]:
-    """Fine-tune ``base`` on ``lines``; returns the network, its charset and a summary."""
+                   cancel: CancelToken | None = None, replay: LineSet | None = None,
+                   readings: LineSet | None = None) -> tuple[HtrJandNet, Charset, dict]:
+    """Fine-tune ``base`` on the corrected ``lines`` (and on ``readings``, see ``prepare``);
+    returns the network, its charset and a summary."""
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
     if cfg.path not in PATHS or cfg.guard not in GUARDS:
         raise HtrError(f"unknown path {cfg.path!r} or guard {cfg.guard!r}")
-    charset, added, train, held = prepare(lines, base)
+    charset, added, train, held, held_of = prepare(lines, base, readings)
     base_charset = Charset(base.charset)
     before_rates, _ = evaluate(base.net, held, base_charset)
     path = cfg.path if cfg.path != "auto" else (DEFAULT_PATH if teacher else "direct")
@@ -548,7 +565,8 @@ def finetune_lines(lines: LineSet, base: BaseModel, cfg: FinetuneConfig, *,
     net, alpha, after_rates = _interpolated(net, base.net, cfg.interpolate, held, charset,
                                             before_rates.cer)
     result.update({"interpolate": alpha, "lines_used": len(lines),
-                   "train_lines": len(train),
+                   "reading_lines": len(readings) if held_of == "readings" else 0,
+                   "held_back_of": held_of, "train_lines": len(train),
                    "held_back_lines": len(held), "new_characters": added,
                    "cer_before": round(before_rates.cer, 4), "cer_after": round(after_rates.cer, 4),
                    "wer_before": round(before_rates.wer, 4), "wer_after": round(after_rates.wer, 4),
@@ -563,7 +581,7 @@ def run_finetune(inputs: list[str | Path], cfg: FinetuneConfig, name: str,
     """Collect corrections, fine-tune, store a new version; returns the summary with
     ``model_dir``. Nothing is written to the store unless the run completes."""
     from engine import model_store
-    from training.corrections import collect_corrections
+    from training.corrections import collect_lines
     from training.finetune_version import write_version
 
     started = time.time()
@@ -573,11 +591,12 @@ def run_finetune(inputs: list[str | Path], cfg: FinetuneConfig, name: str,
         base_dir = Path(base_model) if base_model else _default_base()
         base = load_base(base_dir)
         teacher_path = find_teacher(base, teacher) if cfg.path != "direct" else None
-        lines, report = collect_corrections(inputs, base.net.cfg.input_height, progress, cancel,
-                                            pages)
+        lines, readings, report = collect_lines(inputs, base.net.cfg.input_height, progress,
+                                                cancel, pages, readings=cfg.readings)
         replay = guard_replay(cfg, base)
         net, charset, result = finetune_lines(lines, base, cfg, teacher=teacher_path,
-                                              progress=progress, cancel=cancel, replay=replay)
+                                              progress=progress, cancel=cancel, replay=replay,
+                                              readings=readings if cfg.readings else None)
         if cancel is not None:
             cancel.raise_if_cancelled()
         progress(int(60 * cfg.minutes), int(60 * cfg.minutes), "writing the new model version")

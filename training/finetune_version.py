@@ -36,6 +36,8 @@ def version_card(net: HtrJandNet, charset: Charset, base, cfg, result: dict, nam
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     finetune = {
         "parent": parent, "lines_used": result["lines_used"],
+        "reading_lines": result.get("reading_lines", 0),
+        "held_back_of": result.get("held_back_of", "corrections"),
         "train_lines": result["train_lines"], "held_back_lines": result["held_back_lines"],
         "pages": result.get("pages"), "new_characters": result["new_characters"],
         "training_s": result["seconds"], "wall_s": result.get("wall_s"),
@@ -77,8 +79,7 @@ def card_markdown(card: dict) -> str:
     new = "".join(ft["new_characters"]) or "none"
     return f"""# {card['name']} ({card['version']})
 
-Fine-tuned from **{ft['parent']['name']}** on {ft['lines_used']} corrected lines
-({ft['train_lines']} trained on, {ft['held_back_lines']} held back), path {ft['path']},
+Fine-tuned from **{ft['parent']['name']}** on {model_store.finetune_lines_text(ft)}, path {ft['path']},
 guard against forgetting {ft['guard']}, weights {_share(ft)};
 {ft['training_s'] / 60:.1f} min of training
 ({ft['stopped']}). New characters: {new}.

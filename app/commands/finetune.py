@@ -66,11 +66,16 @@ def result_table(result: dict) -> str:
     out = [f"{'':<16} {'before':>9} {'after':>9}"]
     out += [f"{name:<16} {a:>9} {b:>9}" for name, a, b in rows]
     rel = (1 - result["cer_after"] / result["cer_before"]) if result["cer_before"] else 0.0
-    out.append(f"relative CER change: {-rel:+.0%}; {result['lines_used']} corrected lines "
-               f"({result['train_lines']} trained on), {result['seconds']:.0f} s of training on "
+    readings = result.get("reading_lines", 0)
+    out.append(f"relative CER change: {-rel:+.0%}; {result['lines_used']} corrected lines"
+               + (f" and {readings} read ones" if readings else "")
+               + f" ({result['train_lines']} trained on), {result['seconds']:.0f} s of training on "
                f"the {result['path']} path, guard {result['guard']} ({result['stopped']})"
                + (f"; weights {result['interpolate']:.0%} fine-tuned, the rest the base's"
                   if result.get("interpolate", 1.0) < 1 else ""))
+    if result.get("held_back_of") == "readings":
+        out.append("the held-back lines are read, not corrected ones: their CER measures "
+                   "agreement with the model's own readings, not accuracy")
     if result.get("new_characters"):
         out.append(f"new characters learnt: {''.join(result['new_characters'])}")
     out.append(f"new model version: {result['name']} ({result['model_dir']})")

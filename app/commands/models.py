@@ -69,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
         ft = card.get("finetune")
         if isinstance(ft, dict):
             print(f"  parent: {ft['parent'].get('name')} ({ft['parent'].get('path')})")
-            print(f"  lines used: {ft['lines_used']} ({ft['train_lines']} trained, "
-                  f"{ft['held_back_lines']} held back); new characters: "
+            print(f"  lines used: {model_store.finetune_lines_text(ft)}; new characters: "
                   f"{''.join(ft.get('new_characters') or []) or 'none'}")
             print(f"  training: {ft['training_s'] / 60:.1f} min, path {ft['path']}, guard "
                   f"{ft['guard']}, {ft['stopped']}")

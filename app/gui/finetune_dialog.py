@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDoubleSpinBox,
     QFormLayout,
@@ -33,13 +34,14 @@ OVERHEAD_S = 30  # starting Python + torch, loading the model, writing the versi
 TITLE = "Training on my corrections"
 
 
-def count_corrections(model) -> tuple[int, int]:
-    """(corrected lines, pages with some) of the open project, in memory where loaded."""
-    from training.corrections import corrected_lines
+def count_corrections(model) -> tuple[int, int, int]:
+    """(corrected lines, pages with some, read lines not corrected) of the open project, in
+    memory where loaded."""
+    from training.corrections import corrected_lines, read_lines
 
-    lines = pages = 0
+    lines = pages = read = 0
     if model.project is None:
-        return 0, 0
+        return 0, 0, 0
     for entry in model.entries:
         page = model.pages.get(entry.stem)
         if page is None:
@@ -52,7 +54,8 @@ def count_corrections(model) -> tuple[int, int]:
         n = len(corrected_lines(page))
         lines += n
         pages += bool(n)
-    return lines, pages
+        read += len(read_lines(page))
+    return lines, pages, read
 
 
 def expected_seconds(lines: int, minutes: float) -> float:
@@ -68,7 +71,16 @@ class FinetuneDialog(QDialog):
         self.result: dict | None = None
         self.running = False
         self.setWindowTitle("Train on my corrections")
-        self.lines, self.pages = count_corrections(window.model)
+        self.lines, self.pages, self.read = count_corrections(window.model)
+        self.readings = QCheckBox("Fewer than 20 corrections: learn from the lines as they "
+                                  "were read (self-training)")
+        self.readings.setToolTip(
+            "Adapts the model to this hand before you correct it: the model learns its own "
+            "readings of the lines nobody corrected, errors and all. Measured on a new hand "
+            "with no corrections: 12 % fewer character errors. Once 20 lines are corrected, "
+            "only those are learnt: 25 corrected lines alone did better than with the readings.")
+        self.readings.toggled.connect(self._update_summary)
+        self.readings.toggled.connect(lambda _on: self._set_running(self.running))
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.minutes = QDoubleSpinBox(suffix=" min", minimum=0.5, maximum=120.0, singleStep=1.0,
@@ -96,6 +108,7 @@ class FinetuneDialog(QDialog):
         form = QFormLayout()
         form.addRow("Training time:", self.minutes)
         form.addRow("Name of the new model:", self.name)
+        form.addRow("", self.readings)
         buttons = QHBoxLayout()
         for b in (self.start_button, self.cancel_button, self.use_button,
                   self.rerecognize_button, close):
@@ -116,31 +129,50 @@ class FinetuneDialog(QDialog):
         self._set_running(False)
 
     # -- state -------------------------------------------------------------------------------
+    def _measured_on(self) -> str | None:
+        """What the held-back lines will be ("corrected" or "read"), None when there are too
+        few lines to train (the rule of ``training.finetune.prepare``)."""
+        if self.lines >= self.min_lines:
+            return "corrected"
+        if self.readings.isChecked() and self.read >= self.min_lines:
+            return "read"
+        return None
+
     def _update_summary(self) -> None:
         from engine.progress import format_duration
 
-        if self.lines < self.min_lines:
+        measured = self._measured_on()
+        read = self.read if measured == "read" else 0
+        if measured is None:
             text = (f"{self.lines} corrected line(s) in this project; training needs at least "
                     f"{self.min_lines} (every 10th, at least 10, is held back to measure the "
-                    f"result). Correct {self.min_lines - self.lines} more line(s) first.")
+                    f"result). Correct {self.min_lines - self.lines} more line(s) first"
+                    + (f", or let it learn from the {self.read} line(s) read and not corrected."
+                       if self.read >= self.min_lines else "."))
         else:
-            held = max(10, self.lines // 10)
-            secs = expected_seconds(self.lines, self.minutes.value())
-            text = (f"{self.lines} corrected lines on {self.pages} page(s): {self.lines - held} "
-                    f"to learn from, {held} held back to measure the error rate. Expected time: "
-                    f"about {format_duration(secs)}. The current model is kept; the result is a "
-                    "new model version.")
+            pool = self.lines if measured == "corrected" else read
+            held = max(10, pool // 10)
+            secs = expected_seconds(self.lines + read, self.minutes.value())
+            text = (f"{self.lines} corrected lines on {self.pages} page(s)"
+                    + (f" and {read} read lines not corrected" if read else "")
+                    + f": {self.lines + read - held} to learn from, {held} {measured} ones held "
+                    f"back to measure the error rate"
+                    + (" (against the model's own readings: agreement, not accuracy)"
+                       if measured == "read" else "")
+                    + f". Expected time: about {format_duration(secs)}. The current model is "
+                    "kept; the result is a new model version.")
         if self.unavailable:
             text += f"\n\n{self.unavailable}"
         self.summary.setText(text)
 
     def _set_running(self, running: bool) -> None:
         self.running = running
-        can_start = (not running and self.lines >= self.min_lines and not self.unavailable)
+        can_start = (not running and self._measured_on() is not None and not self.unavailable)
         self.start_button.setEnabled(can_start)
         self.cancel_button.setEnabled(running)
         self.minutes.setEnabled(not running)
         self.name.setEnabled(not running)
+        self.readings.setEnabled(not running and self.lines < self.min_lines)
         self.use_button.setVisible(self.result is not None)
         self.rerecognize_button.setVisible(self.result is not None)
 
@@ -148,9 +180,10 @@ class FinetuneDialog(QDialog):
     def command(self) -> list[str]:
         model = self.window_.model
         base = self.window_.settings.model_dir or None
-        return finetune_runner.child_command([str(model.project.folder)],
-                                             self.name.text().strip() or "my-model",
-                                             self.minutes.value(), base)
+        return finetune_runner.child_command(
+            [str(model.project.folder)], self.name.text().strip() or "my-model",
+            self.minutes.value(), base,
+            extra=["--with-readings"] if self._measured_on() == "read" else None)
 
     def start(self) -> bool:
         if self.running or self.window_.model.project is None:
@@ -184,8 +217,10 @@ class FinetuneDialog(QDialog):
         self.result = result
         before, after = result["cer_before"], result["cer_after"]
         change = (after - before) / before if before else 0.0
+        against = (" (read, not corrected: agreement with the model's own readings)"
+                   if result.get("held_back_of") == "readings" else "")
         self.outcome.setText(
-            f"Character error rate on the {result['held_back_lines']} held-back lines: "
+            f"Character error rate on the {result['held_back_lines']} held-back lines{against}: "
             f"{before:.1%} → {after:.1%} ({change:+.0%}). New model version "
             f"\"{result['name']}\", trained {result['seconds'] / 60:.1f} min on "
             f"{result['train_lines']} lines.")

@@ -23,7 +23,7 @@ from engine.errors import HtrError
 
 def card_text(info) -> str:
     """A readable summary of a model's card (the fine-tuning record first)."""
-    from engine.model_store import card_summary
+    from engine.model_store import card_summary, finetune_lines_text
 
     if info.card is None:
         return f"{info.path}\n\nUnusable: {info.error}"
@@ -32,8 +32,7 @@ def card_text(info) -> str:
     ft = card.get("finetune")
     if isinstance(ft, dict):
         lines += [f"Parent: {ft['parent'].get('name')}",
-                  (f"Lines used: {ft['lines_used']} ({ft['train_lines']} trained on, "
-                   f"{ft['held_back_lines']} held back)"),
+                  f"Lines used: {finetune_lines_text(ft)}",
                   f"Held-back CER: {ft['cer_before']:.2%} → {ft['cer_after']:.2%}",
                   (f"Training: {ft['training_s'] / 60:.1f} min, {ft['path']} path, guard "
                    f"{ft['guard']} ({ft['stopped']})"),

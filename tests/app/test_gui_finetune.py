@@ -118,6 +118,33 @@ def test_too_few_corrections_and_no_project(window, tmp_path, base_dir, store) -
     assert "at least 20" in dialog.summary.text() and "16 more" in dialog.summary.text()
 
 
+def test_few_corrections_can_train_on_the_read_lines(window, tmp_path, store) -> None:
+    """4 corrected and 25 read lines: Start waits until self-training is ticked, which says
+    what will be held back and passes --with-readings to the training process."""
+    few = make_project(tmp_path / "few", line_texts(4), extra_model_lines=25)
+    assert window.open_paths([str(few)])
+    dialog = finetune_dialog.open_for(window)
+    assert (dialog.lines, dialog.read) == (4, 25) and not dialog.start_button.isEnabled()
+    assert "25 line(s) read and not corrected" in dialog.summary.text()
+    assert "--with-readings" not in dialog.command()
+    dialog.readings.setChecked(True)
+    assert dialog.start_button.isEnabled()
+    text = dialog.summary.text()
+    assert "4 corrected lines on 1 page(s) and 25 read lines not corrected" in text
+    assert "19 to learn from, 10 read ones held back" in text and "agreement" in text
+    assert dialog.command()[-1] == "--with-readings"
+    dialog.readings.setChecked(False)
+    assert not dialog.start_button.isEnabled()
+
+
+def test_enough_corrections_leave_the_read_lines_out(window, project, store) -> None:
+    assert window.open_paths([str(project)])
+    dialog = finetune_dialog.open_for(window)
+    assert (dialog.lines, dialog.read) == (22, 3) and not dialog.readings.isEnabled()
+    dialog.readings.setChecked(True)
+    assert "read lines" not in dialog.summary.text() and "--with-readings" not in dialog.command()
+
+
 def test_training_unavailable_is_explained(window, project, monkeypatch) -> None:
     monkeypatch.setattr(finetune_runner, "training_unavailable", lambda: "needs PyTorch")
     assert window.open_paths([str(project)])

@@ -152,3 +152,16 @@ def test_training_lock_is_exclusive_and_stale_locks_are_taken(store) -> None:
     stale = store / ".staging-999999999-abc"
     stale.mkdir()
     assert model_store.clean_stale_staging() == 1 and not stale.exists()
+
+
+def test_finetune_lines_text_says_what_a_version_learnt_from() -> None:
+    from engine.model_store import card_summary, finetune_lines_text
+
+    plain = {"lines_used": 24, "train_lines": 14, "held_back_lines": 10}
+    assert finetune_lines_text(plain) == "24 corrected lines (14 trained on, 10 held back)"
+    read = {**plain, "lines_used": 4, "reading_lines": 25, "train_lines": 19,
+            "held_back_of": "readings"}
+    text = finetune_lines_text(read)
+    assert text.startswith("4 corrected and 25 read lines (19 trained on, 10 read ones held")
+    assert "agreement" in text
+    assert "4 + 25 read lines" in card_summary({"finetune": {**read, "parent": {"name": "p"}}})

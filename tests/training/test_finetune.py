@@ -59,6 +59,69 @@ def test_only_corrected_lines_are_collected(project: Path) -> None:
     assert again.texts == lines.texts
 
 
+def test_read_lines_are_collected_apart_only_when_asked(project: Path) -> None:
+    from training.corrections import collect_lines
+
+    lines, read, report = collect_lines([project], 64, readings=True)
+    assert len(lines) == 24 and read.texts == ["model text"] * 2 and report.readings == 2
+    assert all(im.shape[0] == 64 for im in read.images)
+    _, none, report = collect_lines([project], 64)
+    assert len(none) == 0 and report.readings == 0
+
+
+def test_read_lines_are_learnt_and_held_back_only_without_enough_corrections(base_dir) -> None:
+    """Self-training: read lines are used only where too few lines are corrected to train
+    on; then they join the corrected ones and read ones are held back (the result says so);
+    too few of both is refused with the counts."""
+    from training.data import LineSet
+    from training.finetune import prepare
+
+    def lines(n: int, text: str) -> LineSet:
+        return LineSet([np.zeros((64, 50), np.uint8)] * n, [text] * n,
+                       [f"p/s/{text}{i}" for i in range(n)])
+
+    base = load_base(base_dir)
+    _, _, train, held, of = prepare(lines(25, "fixed"), base, lines(40, "read"))
+    assert of == "corrections" and set(held.texts) == {"fixed"} and len(held) == 10
+    assert set(train.texts) == {"fixed"} and len(train) == 15
+    _, _, train, held, of = prepare(lines(5, "fixed"), base, lines(40, "read"))
+    assert of == "readings" and set(held.texts) == {"read"} and len(held) == 10
+    assert train.texts.count("fixed") == 5 and train.texts.count("read") == 30
+    _, _, train, held, of = prepare(lines(25, "fixed"), base)
+    assert of == "corrections" and len(train) == 15
+    with pytest.raises(HtrError, match="5 corrected and 12 read line.*at least 20"):
+        prepare(lines(5, "fixed"), base, lines(12, "read"))
+
+
+def test_a_hand_with_few_corrections_is_learnt_from_its_readings(base_dir, store,
+                                                                 tmp_path) -> None:
+    """4 corrected and 25 read lines: refused without --with-readings, a version with it,
+    whose card says that the held-back lines were read ones; the LM learns only corrections."""
+    from app.commands.finetune import result_table
+
+    few = make_project(tmp_path / "few", line_texts(4), extra_model_lines=25)
+    with pytest.raises(HtrError, match="4 corrected line"):
+        run_finetune([few], FinetuneConfig(**FAST), "few", base_dir)
+    result = run_finetune([few], FinetuneConfig(**FAST, readings=True), "few", base_dir)
+    ft = json.loads((Path(result["model_dir"]) / "card.json").read_text())["finetune"]
+    assert ft["lines_used"] == 4 and ft["reading_lines"] == 25
+    assert ft["held_back_of"] == "readings" and ft["held_back_lines"] == 10
+    assert ft["train_lines"] == 4 + 15 and ft["config"]["readings"] is True
+    table = result_table(result)
+    assert "4 corrected lines and 25 read ones" in table and "agreement" in table
+
+
+def test_with_readings_option() -> None:
+    import argparse
+
+    from training.finetune_config import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert not config_from_args(parser.parse_args(["p", "--name", "n"])).readings
+    assert config_from_args(parser.parse_args(["p", "--name", "n", "--with-readings"])).readings
+
+
 def test_new_characters_extend_the_output_layer_keeping_old_rows(base_dir: Path) -> None:
     base = load_base(base_dir)
     added = new_characters(base.charset, ["abc", "zéx"])
