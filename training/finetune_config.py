@@ -72,8 +72,9 @@ class FinetuneConfig:
     # cremma-abrege (a hand the base never saw; benchmarks/finetune.py --readings,
     # docs/finetune.md), 5 minutes, as the application reads: with no corrections, its 323
     # pool lines as read (18.7 % CER) took the test pages from 19.2 % to 16.8 % (-12 %), base
-    # val +0.5 pt. Added to 25 corrected lines they read worse than those alone (16.2 %
-    # against 15.3 %), so with 20 or more corrections they are not used.
+    # val +0.5 pt. Added to 25 or 100 corrected lines they read worse than those alone
+    # (16.2 % against 15.3 %, 15.0 % against 13.2 %), so with 20 or more corrections they are
+    # not used.
     readings: bool = False
     threads: int = 2
     seed: int = 0
