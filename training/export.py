@@ -189,6 +189,9 @@ def init_chain(path: str | None) -> dict | None:
         seen.add(path)
         ick = torch.load(path, map_location="cpu", weights_only=False)
         out["chain"].append(path)
+        if ick.get("lineage"):  # a grown network (training.grow): its source's training
+            _add_lineage(out, ick["lineage"])
+            break
         if "epoch" not in ick:  # a model folder's model.pt: its card already sums its chain
             _add_model_folder(out, Path(path).parent / "card.json")
             break
@@ -198,6 +201,18 @@ def init_chain(path: str | None) -> dict | None:
             out["history"] = ick.get("history", [])
         path = (ick.get("train_config") or {}).get("init")
     return out
+
+
+def _add_lineage(out: dict, lineage: dict) -> None:
+    """Count the training a grown network's source had (``init_chain`` of it, stored by
+    ``training.grow``)."""
+    out["epochs"] += int(lineage.get("epochs", 0))
+    out["cpu_time_s"] = round(out["cpu_time_s"] + float(lineage.get("cpu_time_s", 0.0)), 1)
+    if out["history"] is None:
+        out["history"] = lineage.get("history")
+    out["chain"].extend(lineage.get("chain", []))
+    if lineage.get("model"):
+        out["model"] = lineage["model"]
 
 
 def _add_model_folder(out: dict, card_path: Path) -> None:

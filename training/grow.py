@@ -134,8 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.checkpoint}: {exc}")
     exact = widen(model, tuple(args.channels), args.seed, 0.0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    from training.export import init_chain
+
     out = {"model": grown.state_dict(), "net": grown.cfg.to_dict(), "charset": ck["charset"],
-           "grown_from": str(args.checkpoint)}
+           "grown_from": str(args.checkpoint),
+           # the source's training so far, read now (its file may later be replaced, e.g. a
+           # bundled model.pt by the model grown from it): the card's totals count it
+           "lineage": init_chain(str(args.checkpoint))}
     if "train_config" in ck:
         out["train_config"] = ck["train_config"]
     torch.save(out, args.out)

@@ -83,3 +83,21 @@ def test_command_writes_a_checkpoint_training_can_start_from(tmp_path, capsys) -
     assert cfg.channels == (6, 8, 8, 12)
     with pytest.raises(SystemExit):
         main([str(src), "--channels", "2", "8", "8", "12", "--out", str(out)])
+
+
+def test_a_grown_checkpoint_keeps_its_sources_training_for_the_card(tmp_path) -> None:
+    """The card of a run started from a grown network counts what the source had trained,
+    even once the source file is gone or replaced."""
+    from training.export import init_chain
+
+    model = trained_like()
+    src = tmp_path / "best.pt"
+    torch.save({"model": model.state_dict(), "net": model.cfg.to_dict(),
+                "charset": list("abcdefghijklmnopqrs"), "epoch": 9, "elapsed": 4008.9,
+                "history": [{"epoch": 9}], "train_config": {"init": None}}, src)
+    out = tmp_path / "grown.pt"
+    assert main([str(src), "--channels", "6", "8", "8", "12", "--out", str(out)]) == 0
+    src.unlink()
+    chain = init_chain(str(out))
+    assert chain["epochs"] == 9 and chain["cpu_time_s"] == 4008.9
+    assert chain["chain"] == [str(out), str(src)] and chain["history"] == [{"epoch": 9}]
