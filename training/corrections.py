@@ -144,6 +144,16 @@ def collect_lines(inputs: Iterable[str | os.PathLike[str]], height: int,
     return result, read, report
 
 
+def held_back_kind(corrected: int, read: int = 0) -> str | None:
+    """Which lines a fine-tuning holds back to measure: "corrections" where at least
+    ``MIN_LINES`` are corrected (read lines are then left out), else "readings" where
+    self-training has at least ``MIN_LINES`` read lines; None: too few to train. The rule of
+    ``training.finetune.prepare``, here without torch so that the window can apply it."""
+    if corrected >= MIN_LINES:
+        return "corrections"
+    return "readings" if read >= MIN_LINES else None
+
+
 def holdout_split(n: int, every: int = HOLDOUT_EVERY, minimum: int = MIN_HOLDOUT
                   ) -> tuple[list[int], list[int]]:
     """(train, held-back) indices: every ``every``-th line, at least ``minimum``, spread evenly

@@ -221,14 +221,12 @@ def _add_model_folder(out: dict, card_path: Path) -> None:
         return
     card = json.loads(card_path.read_text(encoding="utf-8"))
     t = card.get("training", {})
-    out["model"] = f"{card.get('name', '?')} {card.get('version', '')}".strip()
     parent = t.get("initialised_from") or {}
-    out["epochs"] += int(t.get("epochs", 0)) + int(parent.get("epochs", 0))
-    out["cpu_time_s"] = round(out["cpu_time_s"] + float(t.get("cpu_time_s", 0.0))
-                              + float(parent.get("cpu_time_s", 0.0)), 1)
-    if out["history"] is None:
-        out["history"] = t.get("history", [])
-    out["chain"].extend(parent.get("chain", []))
+    _add_lineage(out, {
+        "epochs": int(t.get("epochs", 0)) + int(parent.get("epochs", 0)),
+        "cpu_time_s": float(t.get("cpu_time_s", 0.0)) + float(parent.get("cpu_time_s", 0.0)),
+        "history": t.get("history", []), "chain": parent.get("chain", []),
+        "model": f"{card.get('name', '?')} {card.get('version', '')}".strip()})
 
 
 def init_text(training: dict) -> str:

@@ -524,18 +524,20 @@ def prepare(lines: LineSet, base: BaseModel, readings: LineSet | None = None
     held back, so the result measures agreement with the recognizer's own readings, not
     accuracy. With enough corrections they are left out: added to 25 or 100 corrected lines
     they made the version read a new hand worse (docs/finetune.md, session 13)."""
-    from training.corrections import MIN_LINES, holdout_split
+    from training.corrections import MIN_LINES, held_back_kind, holdout_split
 
     added = new_characters(base.charset, lines.texts)
     charset = Charset(base.charset + added)
-    if readings is None or not len(readings) or len(lines) >= MIN_LINES:
-        train_idx, held_idx = holdout_split(len(lines))
-        return charset, added, lines.subset(train_idx), lines.subset(held_idx), "corrections"
-    if len(readings) < MIN_LINES:
+    read = len(readings) if readings is not None else 0
+    kind = held_back_kind(len(lines), read)
+    if kind is None and read:
         raise HtrError(f"{len(lines)} corrected and {len(readings)} read line(s) found; "
                        f"fine-tuning needs at least {MIN_LINES} of one kind (every 10th, at "
                        "least 10, is held back to measure the result). Correct or recognise "
                        "more lines and try again.")
+    if kind != "readings":  # (with too few corrected lines holdout_split says how many more)
+        train_idx, held_idx = holdout_split(len(lines))
+        return charset, added, lines.subset(train_idx), lines.subset(held_idx), "corrections"
     train_idx, held_idx = holdout_split(len(readings))
     return (charset, added, LineSet.concat([lines, readings.subset(train_idx)]),
             readings.subset(held_idx), "readings")

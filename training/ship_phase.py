@@ -36,13 +36,12 @@ def phase_entry(ck: dict, parent_card: dict, command: str,
     cfg = ck["train_config"]
     comp = parent_card.get("distillation_comparison") or {}
     runs = [{"run": name, "minutes": round(float(c["elapsed"]) / 60, 1),
-             "val_cer_greedy": round(float(c["best_cer"]), 4)} for name, c in before]
+             "val_cer_greedy": round(float(c["best_cer"]), 4)} for name, c in [*before, ("last", ck)]]
     entry = {"continues": comp.get("shipped", parent_card.get("name", "?")),
-             "minutes": round(sum(float(c["elapsed"]) for _, c in [*before, ("", ck)]) / 60, 1),
-             "val_cer_greedy": round(float(ck["best_cer"]), 4), "command": command}
-    if runs:
-        entry["runs"] = [*runs, {"run": "last", "minutes": round(float(ck["elapsed"]) / 60, 1),
-                                 "val_cer_greedy": entry["val_cer_greedy"]}]
+             "minutes": round(sum(float(c["elapsed"]) for _, c in [*before, ("last", ck)]) / 60, 1),
+             "val_cer_greedy": runs[-1]["val_cer_greedy"], "command": command}
+    if before:
+        entry["runs"] = runs
     if cfg.get("device", "cpu") == "cuda":
         entry["hardware"] = ck.get("hardware", "GPU")
     else:

@@ -131,12 +131,11 @@ class FinetuneDialog(QDialog):
     # -- state -------------------------------------------------------------------------------
     def _measured_on(self) -> str | None:
         """What the held-back lines will be ("corrected" or "read"), None when there are too
-        few lines to train (the rule of ``training.finetune.prepare``)."""
-        if self.lines >= self.min_lines:
-            return "corrected"
-        if self.readings.isChecked() and self.read >= self.min_lines:
-            return "read"
-        return None
+        few lines to train (``training.corrections.held_back_kind``)."""
+        from training.corrections import held_back_kind
+
+        kind = held_back_kind(self.lines, self.read if self.readings.isChecked() else 0)
+        return {"corrections": "corrected", "readings": "read"}.get(kind)
 
     def _update_summary(self) -> None:
         from engine.progress import format_duration
