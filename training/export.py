@@ -180,10 +180,13 @@ def hardware_text(training: dict) -> str:
 
 def init_chain(path: str | None) -> dict | None:
     """The checkpoint a run continued and, through their own ``init``, every run before it:
-    epochs and CPU time summed over the chain, the direct parent's history."""
+    epochs and CPU time summed over the chain, the direct parent's history. ``runs`` counts the
+    training runs (a grown checkpoint is none); None where an older card or grown checkpoint
+    did not count them."""
     if not path or not Path(path).is_file():
         return None
-    out: dict = {"checkpoint": path, "epochs": 0, "cpu_time_s": 0.0, "history": None, "chain": []}
+    out: dict = {"checkpoint": path, "epochs": 0, "cpu_time_s": 0.0, "history": None, "chain": [],
+                 "runs": 0}
     seen: set[str] = set()
     while path and Path(path).is_file() and path not in seen:
         seen.add(path)
@@ -196,6 +199,7 @@ def init_chain(path: str | None) -> dict | None:
             _add_model_folder(out, Path(path).parent / "card.json")
             break
         out["epochs"] += int(ick["epoch"])
+        out["runs"] = None if out["runs"] is None else out["runs"] + 1
         out["cpu_time_s"] = round(out["cpu_time_s"] + float(ick["elapsed"]), 1)
         if out["history"] is None:
             out["history"] = ick.get("history", [])
@@ -211,6 +215,8 @@ def _add_lineage(out: dict, lineage: dict) -> None:
     if out["history"] is None:
         out["history"] = lineage.get("history")
     out["chain"].extend(lineage.get("chain", []))
+    runs = lineage.get("runs")
+    out["runs"] = None if runs is None or out.get("runs") is None else out["runs"] + int(runs)
     if lineage.get("model"):
         out["model"] = lineage["model"]
 
@@ -222,7 +228,9 @@ def _add_model_folder(out: dict, card_path: Path) -> None:
     card = json.loads(card_path.read_text(encoding="utf-8"))
     t = card.get("training", {})
     parent = t.get("initialised_from") or {}
+    before = parent.get("runs", 0 if not parent else None)  # None: an older card did not count
     _add_lineage(out, {
+        "runs": None if before is None else int(before) + 1,
         "epochs": int(t.get("epochs", 0)) + int(parent.get("epochs", 0)),
         "cpu_time_s": float(t.get("cpu_time_s", 0.0)) + float(parent.get("cpu_time_s", 0.0)),
         "history": t.get("history", []), "chain": parent.get("chain", []),
@@ -235,7 +243,7 @@ def init_text(training: dict) -> str:
     if not init:
         return ""
     total = (training["cpu_time_s"] + init["cpu_time_s"]) / 60
-    before = f"{len(init['chain'])} runs, " if len(init.get("chain", [])) > 1 else ""
+    before = f"{init['runs']} runs, " if (init.get("runs") or 0) > 1 else ""
     then = f"then {init['model']}; " if init.get("model") else ""
     return (f"\nContinued from {init['checkpoint']} ({then}{before}{init['epochs']} epochs, "
             f"{init['cpu_time_s'] / 60:.1f} min): {training['epochs'] + init['epochs']} epochs "

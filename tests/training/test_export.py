@@ -104,6 +104,12 @@ def test_continuing_a_model_folder_counts_its_training_when_replacing_it(tmp_pat
     assert init["history"] == [{"epoch": 4}]
     assert "7 epochs" in (folder / "card.md").read_text()
     assert init["model"].startswith("toy ") and "then toy" in (folder / "card.md").read_text()
+    assert init["runs"] == 1 and " runs, " not in (folder / "card.md").read_text()
+    # continued again from the same folder path: two runs before, counted once each
+    export_model_folder(cont, folder, name="toy", val_metrics=metrics)
+    again = json.loads((folder / "card.json").read_text())["training"]["initialised_from"]
+    assert again["runs"] == 2 and again["epochs"] == 7
+    assert "2 runs, 7 epochs" in (folder / "card.md").read_text()
 
 
 def test_card_lists_each_continuation_of_the_recipe_in_order() -> None:

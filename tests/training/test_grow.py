@@ -101,3 +101,4 @@ def test_a_grown_checkpoint_keeps_its_sources_training_for_the_card(tmp_path) ->
     chain = init_chain(str(out))
     assert chain["epochs"] == 9 and chain["cpu_time_s"] == 4008.9
     assert chain["chain"] == [str(out), str(src)] and chain["history"] == [{"epoch": 9}]
+    assert chain["runs"] == 1  # the grown checkpoint itself is no run
