@@ -199,12 +199,17 @@ def init_chain(path: str | None) -> dict | None:
             _add_model_folder(out, Path(path).parent / "card.json")
             break
         out["epochs"] += int(ick["epoch"])
-        out["runs"] = None if out["runs"] is None else out["runs"] + 1
+        out["runs"] = _known_sum(out["runs"], 1)
         out["cpu_time_s"] = round(out["cpu_time_s"] + float(ick["elapsed"]), 1)
         if out["history"] is None:
             out["history"] = ick.get("history", [])
         path = (ick.get("train_config") or {}).get("init")
     return out
+
+
+def _known_sum(*counts: int | None) -> int | None:
+    """The sum of ``counts``, None when one of them is unknown (None)."""
+    return None if any(c is None for c in counts) else sum(int(c) for c in counts)
 
 
 def _add_lineage(out: dict, lineage: dict) -> None:
@@ -215,8 +220,7 @@ def _add_lineage(out: dict, lineage: dict) -> None:
     if out["history"] is None:
         out["history"] = lineage.get("history")
     out["chain"].extend(lineage.get("chain", []))
-    runs = lineage.get("runs")
-    out["runs"] = None if runs is None or out.get("runs") is None else out["runs"] + int(runs)
+    out["runs"] = _known_sum(out.get("runs"), lineage.get("runs"))
     if lineage.get("model"):
         out["model"] = lineage["model"]
 
@@ -230,7 +234,7 @@ def _add_model_folder(out: dict, card_path: Path) -> None:
     parent = t.get("initialised_from") or {}
     before = parent.get("runs", 0 if not parent else None)  # None: an older card did not count
     _add_lineage(out, {
-        "runs": None if before is None else int(before) + 1,
+        "runs": _known_sum(before, 1),
         "epochs": int(t.get("epochs", 0)) + int(parent.get("epochs", 0)),
         "cpu_time_s": float(t.get("cpu_time_s", 0.0)) + float(parent.get("cpu_time_s", 0.0)),
         "history": t.get("history", []), "chain": parent.get("chain", []),

@@ -35,10 +35,11 @@ def phase_entry(ck: dict, parent_card: dict, command: str,
     trained on); their minutes count too, and each run is listed."""
     cfg = ck["train_config"]
     comp = parent_card.get("distillation_comparison") or {}
+    every = [*before, ("last", ck)]
     runs = [{"run": name, "minutes": round(float(c["elapsed"]) / 60, 1),
-             "val_cer_greedy": round(float(c["best_cer"]), 4)} for name, c in [*before, ("last", ck)]]
+             "val_cer_greedy": round(float(c["best_cer"]), 4)} for name, c in every]
     entry = {"continues": comp.get("shipped", parent_card.get("name", "?")),
-             "minutes": round(sum(float(c["elapsed"]) for _, c in [*before, ("last", ck)]) / 60, 1),
+             "minutes": round(sum(float(c["elapsed"]) for _, c in every) / 60, 1),
              "val_cer_greedy": runs[-1]["val_cer_greedy"], "command": command}
     if before:
         entry["runs"] = runs
