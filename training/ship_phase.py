@@ -43,6 +43,10 @@ def phase_entry(ck: dict, parent_card: dict, command: str,
              "val_cer_greedy": runs[-1]["val_cer_greedy"], "command": command}
     if before:
         entry["runs"] = runs
+    if ck.get("mixed"):  # training.mix: the weights are averaged with the start
+        mixed = ck["mixed"]
+        entry["mixed"] = {"alpha": mixed["alpha"], "runs": len(mixed["runs"]),
+                          "runs_val_cer_greedy": mixed["runs_val_cer_greedy"]}
     if cfg.get("device", "cpu") == "cuda":
         entry["hardware"] = ck.get("hardware", "GPU")
     else:
