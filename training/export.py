@@ -283,9 +283,9 @@ def _phase_text(n: int, phase: dict) -> str:
     if phase.get("mixed"):
         m = phase["mixed"]
         runs = "the trained weights" if m["runs"] == 1 else f"the mean of {m['runs']} runs"
-        text += (f" Mixed weight by weight: {m['alpha']:g} of {runs} (greedy "
-                 + ", ".join(f"{c:.2%}" for c in m["runs_val_cer_greedy"] if c is not None)
-                 + f"), {1 - m['alpha']:g} of their start.")
+        greedy = ", ".join(f"{c:.2%}" for c in m["runs_val_cer_greedy"] if c is not None)
+        text += (f" Mixed weight by weight: {m['alpha']:g} of {runs}"
+                 + (f" (greedy {greedy})" if greedy else "") + f", {1 - m['alpha']:g} of their start.")
     if phase.get("command"):
         text += f" Command: `{phase['command']}`."
     if phase.get("data_note"):

@@ -122,3 +122,12 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys) -> None:
                  str(out), "--no-eval"]) == 2
     assert "alpha must lie in [0, 1]" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_card_names_a_mix_whose_runs_had_no_greedy_figure() -> None:
+    from training.export import _phase_text
+
+    text = _phase_text(11, {"continues": "student-phase10", "minutes": 1, "threads": 1,
+                            "val_cer_greedy": 0.2, "mixed": {"alpha": 0.7, "runs": 1,
+                                                             "runs_val_cer_greedy": [None]}})
+    assert "Mixed weight by weight: 0.7 of the trained weights, 0.3 of their start." in text
