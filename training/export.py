@@ -20,13 +20,17 @@ OPSET = 17
 FORMAT_VERSION = 1
 
 
+def checkpoint_model(ck: dict) -> HtrJandNet:
+    """The network of a loaded checkpoint dict, eval mode."""
+    model = HtrJandNet(NetConfig.from_dict(ck["net"]))
+    model.load_state_dict(ck["model"])
+    return model.eval()
+
+
 def load_checkpoint_model(path: str | Path) -> tuple[HtrJandNet, dict]:
     """The network of a checkpoint (eval mode) and the checkpoint dict."""
     ck = torch.load(path, map_location="cpu", weights_only=False)
-    model = HtrJandNet(NetConfig.from_dict(ck["net"]))
-    model.load_state_dict(ck["model"])
-    model.eval()
-    return model, ck
+    return checkpoint_model(ck), ck
 
 
 def onnx_bytes(model: HtrJandNet) -> bytes:

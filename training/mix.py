@@ -28,18 +28,12 @@ import torch
 
 from engine.atomic import atomic_write_bytes
 from engine.errors import HtrError
+from training import export
 from training.finetune import interpolate_weights
-from training.network import HtrJandNet, NetConfig
+from training.network import HtrJandNet
 
 # a run's state for resuming it: a mixed network is not resumed
 DROPPED = ("ema", "ema_n", "raw", "opt", "rng", "torch_rng", "bad_epochs", "plateau_scale")
-
-
-def network(ck: dict) -> HtrJandNet:
-    """The checkpoint's network, eval mode."""
-    net = HtrJandNet(NetConfig.from_dict(ck["net"]))
-    net.load_state_dict(ck["model"])
-    return net.eval()
 
 
 def check_compatible(start: dict, runs: list[dict]) -> None:
@@ -62,7 +56,7 @@ def check_compatible(start: dict, runs: list[dict]) -> None:
 
 def soup(runs: list[dict]) -> HtrJandNet:
     """The runs' mean network (floating-point tensors averaged; counters from the first)."""
-    net = network(runs[0])
+    net = export.checkpoint_model(runs[0])
     if len(runs) == 1:
         return net
     state = net.state_dict()
@@ -81,7 +75,7 @@ def mix(start: dict, runs: list[dict], alpha: float) -> HtrJandNet:
     if not 0.0 <= alpha <= 1.0:
         raise HtrError(f"alpha must lie in [0, 1], not {alpha}")
     check_compatible(start, runs)
-    return interpolate_weights(soup(runs), network(start), alpha)
+    return interpolate_weights(soup(runs), export.checkpoint_model(start), alpha)
 
 
 def mixed_checkpoint(net: HtrJandNet, runs: list[dict], start_path: str,
@@ -128,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     val = None
     if not args.no_eval:
-        from training.export import evaluate_checkpoint
-
-        val = evaluate_checkpoint(net, runs[0], args.cache_dir)
+        val = export.evaluate_checkpoint(net, runs[0], args.cache_dir)
     ck = mixed_checkpoint(net, runs, str(args.start), [str(p) for p in args.runs], args.alpha,
                           val)
     buf = io.BytesIO()
