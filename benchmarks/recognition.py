@@ -79,13 +79,12 @@ def run_backend(backend: str, model: Path, lines_file: Path, threads: int, beam:
 
         from training.batching import to_tensor_batch
         from training.charset import Charset
-        from training.network import HtrJandNet, NetConfig
+        from training.network import checkpoint_model
         from training.trainer import greedy_texts
 
         torch.set_num_threads(threads)
         ck = torch.load(model / "model.pt", map_location="cpu", weights_only=False)
-        net = HtrJandNet(NetConfig.from_dict(ck["net"])).eval()
-        net.load_state_dict(ck["model"])
+        net = checkpoint_model(ck)
         charset = Charset(ck["charset"])
         order = sorted(range(len(images)), key=lambda i: images[i].shape[1])
         texts = [""] * len(images)

@@ -102,18 +102,20 @@ def collect_lines(inputs: Iterable[str | os.PathLike[str]], height: int,
                   pages: dict[str, Page] | None = None, readings: bool = False
                   ) -> tuple[LineSet, LineSet, CorrectionReport]:
     """(corrected lines, read lines, report) of the inputs, as :func:`collect_corrections`;
-    the read lines (the recognizer's, not corrected: ``is_reading``) only with ``readings``,
-    cut in the same pass."""
+    the read lines (the recognizer's, not corrected: ``is_reading``) only with ``readings``
+    and only where fewer than ``MIN_LINES`` lines are corrected in all, the one case in which
+    a fine-tuning learns from them (``held_back_kind``). The pages are read first, so that
+    no read line is cut (the slow part) just to be left out."""
     from engine.imaging import load_image
     from engine.recognition.lines import cut_lines
 
     pairs = open_inputs(inputs)
     report = CorrectionReport(pages=len(pairs))
-    result, read = LineSet([], [], []), LineSet([], [], [])
+    found: list[tuple[Project, PageEntry, Page, list[Line], list[Line]]] = []
     for i, (project, entry) in enumerate(pairs):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        progress(i, len(pairs), f"cutting lines of {entry.image.name}")
+        progress(i, len(pairs), f"reading {entry.image.name}")
         if not entry.readable:
             report.unreadable.append(f"{entry.image.name}: {entry.error}")
             continue
@@ -121,16 +123,26 @@ def collect_lines(inputs: Iterable[str | os.PathLike[str]], height: int,
             continue
         try:
             page = (pages or {}).get(entry.stem) or project.load_page(entry)
-            lines = corrected_lines(page)
-            more = read_lines(page) if readings else []
-            if not lines and not more:
-                continue
+        except HtrError as exc:
+            report.unreadable.append(f"{entry.image.name}: {exc}")
+            continue
+        found.append((project, entry, page, corrected_lines(page), read_lines(page)))
+    readings = readings and held_back_kind(sum(len(f[3]) for f in found)) is None
+    result, read = LineSet([], [], []), LineSet([], [], [])
+    for i, (project, entry, page, lines, more) in enumerate(found):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        progress(i, len(found), f"cutting lines of {entry.image.name}")
+        wanted = lines + (more if readings else [])
+        if not wanted:
+            continue
+        try:
             image = load_image(entry.image)
         except HtrError as exc:
             report.unreadable.append(f"{entry.image.name}: {exc}")
             continue
         report.pages_with_corrections += bool(lines)
-        for line, img in zip(lines + more, cut_lines(page, image, height, lines + more)):
+        for line, img in zip(wanted, cut_lines(page, image, height, wanted)):
             if img is None or img.ndim != 2 or img.shape[1] < 2:
                 report.skipped_geometry += 1
                 continue
@@ -139,7 +151,7 @@ def collect_lines(inputs: Iterable[str | os.PathLike[str]], height: int,
             into.texts.append(normalize_text(line.text).strip())
             into.sources.append(f"{project.folder.name}/{entry.stem}/{line.id}")
     report.lines, report.readings = len(result), len(read)
-    progress(len(pairs), len(pairs), f"{report.lines} corrected lines"
+    progress(len(found), len(found), f"{report.lines} corrected lines"
              + (f", {report.readings} read lines" if readings else ""))
     return result, read, report
 

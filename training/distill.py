@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from training.network import HtrJandNet, NetConfig
+from training.network import HtrJandNet, checkpoint_model
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, frames: torch.Tensor,
@@ -31,9 +31,7 @@ def load_teacher(path: str | Path, charset: list[str]) -> HtrJandNet:
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     if list(ckpt["charset"]) != list(charset):
         raise ValueError(f"teacher {path} was trained with another charset")
-    teacher = HtrJandNet(NetConfig.from_dict(ckpt["net"]))
-    teacher.load_state_dict(ckpt["model"])
-    teacher.eval()
+    teacher = checkpoint_model(ckpt)
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher

@@ -14,17 +14,10 @@ from pathlib import Path
 import torch
 
 from engine.atomic import atomic_write_bytes, atomic_write_text
-from training.network import HtrJandNet, NetConfig, count_parameters
+from training.network import HtrJandNet, checkpoint_model, count_parameters
 
 OPSET = 17
 FORMAT_VERSION = 1
-
-
-def checkpoint_model(ck: dict) -> HtrJandNet:
-    """The network of a loaded checkpoint dict, eval mode."""
-    model = HtrJandNet(NetConfig.from_dict(ck["net"]))
-    model.load_state_dict(ck["model"])
-    return model.eval()
 
 
 def load_checkpoint_model(path: str | Path) -> tuple[HtrJandNet, dict]:

@@ -54,7 +54,7 @@ from training.finetune_config import (
     add_arguments,
     config_from_args,
 )
-from training.network import HtrJandNet, NetConfig
+from training.network import HtrJandNet, checkpoint_model
 from training.trainer import greedy_texts
 
 
@@ -88,11 +88,9 @@ def load_base(source: str | Path) -> BaseModel:
         raise ModelError(f"base model {path} does not exist")
     try:
         ck = torch.load(pt, map_location="cpu", weights_only=False)
-        net = HtrJandNet(NetConfig.from_dict(ck["net"]))
-        net.load_state_dict(ck["model"])
+        net = checkpoint_model(ck)
     except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{pt} cannot be loaded as HTR-JAND weights: {exc}") from exc
-    net.eval()
     return BaseModel(net, list(ck["charset"]), ck, path, card)
 
 

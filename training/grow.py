@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.network import HtrJandNet, NetConfig, count_parameters
+from training.network import HtrJandNet, checkpoint_model, count_parameters
 
 
 def channel_map(old: int, new: int, rng: np.random.Generator) -> np.ndarray:
@@ -126,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    model = HtrJandNet(NetConfig.from_dict(ck["net"]))
-    model.load_state_dict(ck["model"])
+    model = checkpoint_model(ck)
     try:
         grown = widen(model, tuple(args.channels), args.seed, args.noise)
     except ValueError as exc:

@@ -30,7 +30,7 @@ from engine.atomic import atomic_write_bytes
 from engine.errors import HtrError
 from training import export
 from training.finetune import interpolate_weights
-from training.network import HtrJandNet
+from training.network import HtrJandNet, checkpoint_model
 
 # a run's state for resuming it: a mixed network is not resumed
 DROPPED = ("ema", "ema_n", "raw", "opt", "rng", "torch_rng", "bad_epochs", "plateau_scale")
@@ -56,7 +56,7 @@ def check_compatible(start: dict, runs: list[dict]) -> None:
 
 def soup(runs: list[dict]) -> HtrJandNet:
     """The runs' mean network (floating-point tensors averaged; counters from the first)."""
-    net = export.checkpoint_model(runs[0])
+    net = checkpoint_model(runs[0])
     if len(runs) == 1:
         return net
     state = net.state_dict()
@@ -75,7 +75,7 @@ def mix(start: dict, runs: list[dict], alpha: float) -> HtrJandNet:
     if not 0.0 <= alpha <= 1.0:
         raise HtrError(f"alpha must lie in [0, 1], not {alpha}")
     check_compatible(start, runs)
-    return interpolate_weights(soup(runs), export.checkpoint_model(start), alpha)
+    return interpolate_weights(soup(runs), checkpoint_model(start), alpha)
 
 
 def mixed_checkpoint(net: HtrJandNet, runs: list[dict], start_path: str,

@@ -235,5 +235,12 @@ class HtrJandNet(nn.Module):
         return torch.log_softmax(self.logits(images, widths), dim=-1)
 
 
+def checkpoint_model(ck: dict) -> HtrJandNet:
+    """The network of a loaded checkpoint dict (its ``net`` shape, ``model`` weights), eval mode."""
+    model = HtrJandNet(NetConfig.from_dict(ck["net"]))
+    model.load_state_dict(ck["model"])
+    return model.eval()
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

@@ -59,14 +59,24 @@ def test_only_corrected_lines_are_collected(project: Path) -> None:
     assert again.texts == lines.texts
 
 
-def test_read_lines_are_collected_apart_only_when_asked(project: Path) -> None:
+def test_read_lines_are_collected_apart_only_when_asked_and_needed(project: Path,
+                                                                   tmp_path: Path) -> None:
+    """Read lines come back apart, cut like the corrected ones, only with ``readings`` and
+    only where too few lines are corrected in all the inputs to train without them."""
     from training.corrections import collect_lines
 
-    lines, read, report = collect_lines([project], 64, readings=True)
-    assert len(lines) == 24 and read.texts == ["model text"] * 2 and report.readings == 2
+    few = make_project(tmp_path / "few", line_texts(5))
+    lines, read, report = collect_lines([few], 64, readings=True)
+    assert len(lines) == 5 and read.texts == ["model text"] * 2 and report.readings == 2
     assert all(im.shape[0] == 64 for im in read.images)
-    _, none, report = collect_lines([project], 64)
+    _, none, report = collect_lines([few], 64)
     assert len(none) == 0 and report.readings == 0
+    lines, none, report = collect_lines([project], 64, readings=True)  # 24 corrected
+    assert len(lines) == 24 and len(none) == 0 and report.readings == 0
+    spread = make_project(tmp_path / "spread", line_texts(12))  # 12 + 12 over two pages
+    make_project(spread, line_texts(12), stem="page2")
+    lines, none, report = collect_lines([spread], 64, readings=True)
+    assert len(lines) == 24 and len(none) == 0 and report.pages_with_corrections == 2
 
 
 def test_read_lines_are_learnt_and_held_back_only_without_enough_corrections(base_dir) -> None:
@@ -319,7 +329,8 @@ def test_second_training_while_one_runs_is_refused(project, base_dir, store) -> 
 def test_distill_path_with_a_teacher(project, base_dir, store, tmp_path) -> None:
     teacher = make_tiny_model(tmp_path / "teacher", list(" abcdefghijklmnopqrstuvw"),
                               wide=True, seed=1)
-    cfg = FinetuneConfig(**{**FAST, "path": "distill"})
+    # bounded by steps, not by FAST's 2.4 s, so that a loaded machine still trains the teacher
+    cfg = FinetuneConfig(**{**FAST, "path": "distill", "minutes": 2.0, "max_steps": 8})
     result = run_finetune([project], cfg, "distilled", base_dir, teacher / "model.pt")
     assert result["path"] == "distill" and result["teacher"]["steps"] > 0
     assert result["cer_after"] <= result["cer_before"]
