@@ -81,13 +81,16 @@ def mix(start: dict, runs: list[dict], alpha: float) -> HtrJandNet:
 def mixed_checkpoint(net: HtrJandNet, runs: list[dict], start_path: str,
                      run_paths: list[str], alpha: float, val: dict | None) -> dict:
     """The first run's checkpoint with the mixed weights: epochs, steps and CPU time summed
-    over the runs (all of them went into it), the mix recorded, the greedy val CER as
-    ``best_cer`` where measured."""
+    over the runs (all of them went into it), every run's epochs in the history (each row
+    with its run's number, from 1), the mix recorded, the greedy val CER as ``best_cer``
+    where measured."""
     out = {k: v for k, v in runs[0].items() if k not in DROPPED}
     out["model"] = net.state_dict()
     for key in ("epoch", "step"):
         out[key] = sum(int(ck.get(key, 0)) for ck in runs)
     out["elapsed"] = sum(float(ck.get("elapsed", 0.0)) for ck in runs)
+    out["history"] = [{**row, "run": i} for i, ck in enumerate(runs, 1)
+                      for row in ck.get("history", [])]
     out["mixed"] = {"start": start_path, "runs": run_paths, "alpha": alpha,
                     "runs_val_cer_greedy": [ck.get("best_cer") for ck in runs]}
     if val is not None:

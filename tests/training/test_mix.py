@@ -95,6 +95,7 @@ def test_command_writes_a_checkpoint_ship_phase_takes(tmp_path, monkeypatch, cap
     ck = torch.load(out, weights_only=False)
     assert ck["best_cer"] == 0.25 and ck["val"] == val
     assert ck["epoch"] == 11 and ck["step"] == 200 and ck["elapsed"] == 1200.0
+    assert ck["history"] == [{"epoch": 5, "run": 1}, {"epoch": 6, "run": 2}]  # both runs'
     assert not {"ema", "opt", "rng"} & set(ck)  # no resuming a mix
     assert ck["mixed"] == {"start": str(paths[0]), "runs": [str(p) for p in paths[1:]],
                            "alpha": 0.7, "runs_val_cer_greedy": [0.3, 0.29]}
