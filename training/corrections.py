@@ -127,7 +127,8 @@ def collect_lines(inputs: Iterable[str | os.PathLike[str]], height: int,
             report.unreadable.append(f"{entry.image.name}: {exc}")
             continue
         found.append((project, entry, page, corrected_lines(page), read_lines(page)))
-    readings = readings and held_back_kind(sum(len(f[3]) for f in found)) is None
+    corrected = sum(len(lines) for _, _, _, lines, _ in found)
+    readings = readings and held_back_kind(corrected) != "corrections"
     result, read = LineSet([], [], []), LineSet([], [], [])
     for i, (project, entry, page, lines, more) in enumerate(found):
         if cancel is not None:

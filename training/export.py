@@ -267,6 +267,12 @@ def comparison_text(card: dict) -> str:
             f"Rebuild: `{card.get('recipe', '')}`\n")
 
 
+def percents(shares: list[float | None]) -> str:
+    """The measured shares as "22.40%, 22.34%" (missing ones left out; "" when none):
+    the greedy figures of a mix's runs, in the card and in ``training.mix``'s printout."""
+    return ", ".join(f"{c:.2%}" for c in shares if c is not None)
+
+
 def _phase_text(n: int, phase: dict) -> str:
     """One continuation of the recipe's winner (phase 3 on, CPU or GPU)."""
     where = (f"on one {phase['hardware']} GPU" if phase.get("hardware")
@@ -280,7 +286,7 @@ def _phase_text(n: int, phase: dict) -> str:
     if phase.get("mixed"):
         m = phase["mixed"]
         runs = "the trained weights" if m["runs"] == 1 else f"the mean of {m['runs']} runs"
-        greedy = ", ".join(f"{c:.2%}" for c in m["runs_val_cer_greedy"] if c is not None)
+        greedy = percents(m["runs_val_cer_greedy"])
         text += (f" Mixed weight by weight: {m['alpha']:g} of {runs}"
                  + (f" (greedy {greedy})" if greedy else "") + f", {1 - m['alpha']:g} of their start.")
     if phase.get("command"):

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.save(ck, buf)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(args.out, buf.getvalue())
-    before = ", ".join(f"{c:.2%}" for c in ck["mixed"]["runs_val_cer_greedy"] if c is not None)
+    before = export.percents(ck["mixed"]["runs_val_cer_greedy"])
     print(f"{len(runs)} run(s) (greedy val {before or '?'}) mixed with {args.start}, "
           f"alpha {args.alpha}: -> {args.out}")
     if val is not None:
