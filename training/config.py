@@ -39,6 +39,7 @@ class TrainConfig:
     height: int = 64
     width_factor: int | None = None  # image columns per CTC frame; None: the network's own (8)
     channels: tuple[int, ...] | None = None  # encoder channels instead of the model's (a grown net)
+    extra_convs: tuple[int, ...] | None = None  # residual gated convs per block (a deepened net)
     epochs: int = 30
     batch_size: int = 16
     max_batch_pixels: int = 16 * 64 * 1200
@@ -74,8 +75,9 @@ class TrainConfig:
             default_curriculum()
         data["augment"] = AugmentConfig(**data.get("augment", {}))
         data["collections"] = tuple(data.get("collections", ("hooker", "poilus")))
-        if data.get("channels") is not None:
-            data["channels"] = tuple(data["channels"])
+        for key in ("channels", "extra_convs"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
         return cls(**data)
 
     @classmethod

@@ -1,17 +1,21 @@
-"""Widen a trained recognizer's convolutions without changing what it computes (Net2WiderNet).
+"""Widen or deepen a trained recognizer's convolutions without changing what it computes
+(Net2WiderNet, Net2DeeperNet).
 
-The shipped student spends 14 % of its parameters on the convolutions and reads its own
-training lines at about 10 % CER: it lacks capacity where the reading happens. Training a wider
+The phase-9 student spent 14 % of its parameters on the convolutions and read its own
+training lines at about 10 % CER: it lacked capacity where the reading happens. Training a wider
 encoder from scratch costs many CPU hours; growing the trained one starts the wider network
 at the trained one's accuracy instead. Each new channel copies an existing one (its incoming
 weights, PReLU slope, BatchNorm statistics and SE unit), and every layer reading the copied
 channels divides their outgoing weights by the number of copies, so the grown network gives
 the same output (Chen, Goodfellow & Shlens, "Net2Net", 2016). A little noise on the copies'
-incoming weights lets them drift apart once training goes on (dropout does too).
+incoming weights lets them drift apart once training goes on (dropout does too). Deepening
+adds residual gated convs after a block's own (``--deepen``), each the identity at first.
 
     python -m training.grow resources/models/htrjand-student/model.pt \\
         --channels 16 32 48 64 --out runs/grown/grown.pt
     python -m training.train --init runs/grown/grown.pt --channels 16 32 48 64 ...
+    python -m training.grow model.pt --deepen 0 0 0 1 --out runs/grown/deep.pt
+    python -m training.train --init runs/grown/deep.pt --extra-convs 0 0 0 1 ...
 
 Prints the largest difference between the two networks' log-probabilities on random lines
 (noise 0: float rounding only).
@@ -69,6 +73,8 @@ def widen(model: HtrJandNet, channels: tuple[int, ...], seed: int = 0,
         new_block.norm.num_batches_tracked.data = old_block.norm.num_batches_tracked.data.clone()
         both = torch.cat([out, out + c_old])  # the gated conv's h and g halves
         _copy_conv(old_block.gated.conv, new_block.gated.conv, both, out, scale)
+        for old_extra, new_extra in zip(old_block.extra, new_block.extra):
+            _copy_conv(old_extra.gated.conv, new_extra.gated.conv, both, out, scale)
         hidden = torch.from_numpy(channel_map(old_block.se.fc1.out_features,
                                               new_block.se.fc1.out_features, rng))
         _copy_linear(old_block.se.fc1, new_block.se.fc1, hidden, out, scale)
@@ -80,6 +86,28 @@ def widen(model: HtrJandNet, channels: tuple[int, ...], seed: int = 0,
                        noise, gen)
         prev, prev_scale = out, scale
     _copy_conv(model.collapse, grown.collapse, torch.arange(cfg.d_model), prev, prev_scale)
+    return grown
+
+
+def deepen(model: HtrJandNet, extra_convs: tuple[int, ...], seed: int = 0) -> HtrJandNet:
+    """A copy of ``model`` with ``extra_convs`` residual gated convs per block (each at least
+    the old count), computing the same function: each new one starts with its h half zero,
+    so it adds nothing until training moves it (Net2DeeperNet, with a residual identity);
+    its g half keeps a fresh random init, so h learns from the start."""
+    cfg = model.cfg
+    old = cfg.extra_convs or (0,) * len(cfg.channels)
+    if len(extra_convs) != len(old):
+        raise ValueError(f"{len(old)} blocks, {len(extra_convs)} extra-conv counts given")
+    if any(n < o for n, o in zip(extra_convs, old)):
+        raise ValueError(f"cannot remove convs: {old} -> {tuple(extra_convs)}")
+    torch.manual_seed(seed)
+    grown = HtrJandNet(replace(cfg, extra_convs=tuple(extra_convs)))
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    assert not unexpected, unexpected
+    for block, c, n_old in zip(grown.encoder, cfg.channels, old):
+        for conv in list(block.extra)[n_old:]:
+            conv.gated.conv.weight.data[:c] = 0.0
+            conv.gated.conv.bias.data[:c] = 0.0
     return grown
 
 
@@ -120,18 +148,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path, help="a training checkpoint or model.pt")
-    parser.add_argument("--channels", type=int, nargs="+", required=True)
+    parser.add_argument("--channels", type=int, nargs="+",
+                        help="encoder channels per block (default: the source's)")
+    parser.add_argument("--deepen", type=int, nargs="+", metavar="N",
+                        help="residual gated convs per block after its own (e.g. 0 0 0 1)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--noise", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     model = checkpoint_model(ck)
+    if not args.channels and not args.deepen:
+        raise SystemExit("give --channels, --deepen or both")
+    channels = tuple(args.channels or model.cfg.channels)
     try:
-        grown = widen(model, tuple(args.channels), args.seed, args.noise)
+        grown = widen(model, channels, args.seed, args.noise)
+        exact = widen(model, channels, args.seed, 0.0)
+        if args.deepen:
+            grown = deepen(grown, tuple(args.deepen), args.seed)
+            exact = deepen(exact, tuple(args.deepen), args.seed)
     except ValueError as exc:
         raise SystemExit(f"{args.checkpoint}: {exc}")
-    exact = widen(model, tuple(args.channels), args.seed, 0.0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     from training.export import init_chain
 
@@ -145,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.save(out, args.out)
     print(f"{args.checkpoint}: {count_parameters(model)} parameters, channels "
           f"{tuple(model.cfg.channels)} -> {args.out}: {count_parameters(grown)}, channels "
-          f"{tuple(args.channels)}; largest log-probability difference without noise "
+          f"{channels}" + (f", extra convs {tuple(args.deepen)}" if args.deepen else "")
+          + "; largest log-probability difference without noise "
           f"{max_difference(model, exact):.2e}, with noise {args.noise}: "
           f"{max_difference(model, grown):.2e}")
     return 0

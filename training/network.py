@@ -34,6 +34,9 @@ class NetConfig:
     layers: int = 2
     window: int = 12  # proxima attention: each frame sees +-window neighbours
     dropout: float = 0.1
+    # residual gated convs after each block's own (depth, e.g. grown by training.grow
+    # --deepen); empty: none
+    extra_convs: tuple[int, ...] = ()
 
     @property
     def width_factor(self) -> int:
@@ -62,6 +65,7 @@ class NetConfig:
         data = dict(data)
         data["channels"] = tuple(data["channels"])
         data["strides"] = tuple(tuple(s) for s in data["strides"])
+        data["extra_convs"] = tuple(data.get("extra_convs", ()))
         return cls(**data)
 
 
@@ -105,16 +109,31 @@ class SqueezeExcite(nn.Module):
         return x * s[:, :, None, None]
 
 
-class GatedBlock(nn.Module):
-    """Strided conv -> PReLU -> BatchNorm -> gated conv -> SE -> dropout."""
+class ResidualGatedConv(nn.Module):
+    """``x + h * sigmoid(g)``: a gated conv that adds to its input. With its h half zero it is
+    the identity, so it can deepen a trained network without changing what it computes."""
 
-    def __init__(self, cin: int, cout: int, stride: tuple[int, int], se_red: int, drop: float):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.gated = FullGatedConv2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.gated(x)
+
+
+class GatedBlock(nn.Module):
+    """Strided conv -> PReLU -> BatchNorm -> gated conv (-> residual gated convs) -> SE ->
+    dropout."""
+
+    def __init__(self, cin: int, cout: int, stride: tuple[int, int], se_red: int, drop: float,
+                 extra: int = 0):
         super().__init__()
         self.stride_w = stride[1]
         self.conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
         self.act = nn.PReLU(cout)
         self.norm = nn.BatchNorm2d(cout)
         self.gated = FullGatedConv2d(cout)
+        self.extra = nn.ModuleList(ResidualGatedConv(cout) for _ in range(extra))
         self.se = SqueezeExcite(cout, se_red)
         self.drop = nn.Dropout2d(drop) if drop > 0 else nn.Identity()
 
@@ -123,7 +142,10 @@ class GatedBlock(nn.Module):
         gives the same result alone or padded in a batch."""
         mask = mask[..., :: self.stride_w]
         x = self.norm(self.act(self.conv(x))) * mask
-        return self.drop(self.se(self.gated(x), mask)) * mask, mask
+        x = self.gated(x) * mask
+        for conv in self.extra:  # masked after each: the next one must see zero padding
+            x = conv(x) * mask
+        return self.drop(self.se(x, mask)) * mask, mask
 
 
 class Attention(nn.Module):
@@ -199,10 +221,13 @@ class HtrJandNet(nn.Module):
             raise ValueError(f"strides do not fit input height {cfg.input_height}")
         if len(cfg.channels) != len(cfg.strides):
             raise ValueError(f"{len(cfg.channels)} channel counts for {len(cfg.strides)} blocks")
+        extra = cfg.extra_convs or (0,) * len(cfg.channels)
+        if len(extra) != len(cfg.channels) or min(extra) < 0:
+            raise ValueError(f"extra convs {cfg.extra_convs} do not fit {len(cfg.channels)} blocks")
         self.cfg = cfg
         blocks, cin = [], 1
-        for cout, stride in zip(cfg.channels, cfg.strides):
-            blocks.append(GatedBlock(cin, cout, stride, cfg.se_reduction, cfg.conv_dropout))
+        for cout, stride, n in zip(cfg.channels, cfg.strides, extra):
+            blocks.append(GatedBlock(cin, cout, stride, cfg.se_reduction, cfg.conv_dropout, n))
             cin = cout
         self.encoder = nn.ModuleList(blocks)
         # Strided "downsampling to height 1": one conv spanning the remaining height.

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channels", type=int, nargs="+",
                         help="encoder channels per block instead of the model's (e.g. a student "
                              "widened by training.grow: 16 32 48 64)")
+    parser.add_argument("--extra-convs", type=int, nargs="+", metavar="N",
+                        help="residual gated convs per block after its own (a student deepened "
+                             "by training.grow --deepen: 0 0 0 1)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--time-budget-min", type=float)
     parser.add_argument("--max-train-lines", type=int)
@@ -84,6 +87,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         cfg.repeats = {**cfg.repeats, **dict(args.repeat)}
     if args.channels:
         cfg.channels = tuple(args.channels)
+    if args.extra_convs:
+        cfg.extra_convs = tuple(args.extra_convs)
     if args.teacher:
         cfg.teacher = str(args.teacher)
     if args.init:

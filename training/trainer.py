@@ -59,6 +59,8 @@ class Trainer:
             net = net.with_width_factor(cfg.width_factor)
         if cfg.channels:
             net = replace(net, channels=tuple(cfg.channels))
+        if cfg.extra_convs:
+            net = replace(net, extra_convs=tuple(cfg.extra_convs))
         self.device = pick_device(cfg.device)
         # Forked before the GPU is touched: the workers only augment images.
         self.augmenter = ParallelAugmenter(train.images, cfg.workers) if cfg.workers > 1 else None

@@ -37,10 +37,12 @@ def real_lines(shared_data: Path) -> list[np.ndarray]:
     return lines
 
 
-@pytest.mark.parametrize("width_factor", [8, 4])
-def test_onnx_matches_pytorch_on_real_lines(real_lines: list[np.ndarray], width_factor: int) -> None:
+@pytest.mark.parametrize("width_factor,extra_convs", [(8, ()), (4, ()), (4, (0, 0, 1, 2))])
+def test_onnx_matches_pytorch_on_real_lines(real_lines: list[np.ndarray], width_factor: int,
+                                            extra_convs: tuple[int, ...]) -> None:
     torch.manual_seed(0)
-    model = HtrJandNet(replace(STUDENT, num_classes=80).with_width_factor(width_factor)).eval()
+    model = HtrJandNet(replace(STUDENT, num_classes=80, extra_convs=extra_convs)
+                       .with_width_factor(width_factor)).eval()
     session = ort.InferenceSession(onnx_bytes(model), providers=["CPUExecutionProvider"])
     for batch in (real_lines[:1], real_lines[:5], real_lines):  # dynamic batch and width
         x, widths = to_tensor_batch(batch, model.cfg.width_factor)

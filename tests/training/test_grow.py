@@ -1,4 +1,5 @@
-"""Growing a trained network's convolutions (training.grow): same function, wider encoder."""
+"""Growing a trained network's convolutions (training.grow): same function, wider or deeper
+encoder."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from training.config import TrainConfig  # noqa: E402
-from training.grow import channel_map, main, max_difference, widen  # noqa: E402
+from training.grow import channel_map, deepen, main, max_difference, widen  # noqa: E402
 from training.network import STUDENT, HtrJandNet, NetConfig, count_parameters  # noqa: E402
 
 SMALL = replace(STUDENT, num_classes=20, channels=(4, 6, 8, 8), d_model=32, ffn=64, heads=2,
@@ -65,6 +66,40 @@ def test_bad_widths_are_refused() -> None:
         HtrJandNet(replace(SMALL, channels=(4, 6, 8)))
 
 
+def test_deepening_keeps_the_function_and_then_learns() -> None:
+    model = trained_like()
+    deep = deepen(model, (0, 1, 0, 2), seed=1)
+    assert deep.cfg.extra_convs == (0, 1, 0, 2)
+    assert [len(b.extra) for b in deep.encoder] == [0, 1, 0, 2]
+    assert max_difference(model, deep) == 0.0  # the new convs add exactly nothing
+    # ... yet they get a gradient at once (h starts at zero, g does not)
+    deep.train()
+    images, widths = torch.rand(2, 1, 64, 200), torch.tensor([200, 130])
+    deep(images, widths).sum().backward()
+    assert float(deep.encoder[3].extra[1].gated.conv.weight.grad.abs().sum()) > 0
+    # widening a deepened network copies its extra convs too
+    wide = widen(deepen(model, (0, 1, 0, 2)).eval(), (8, 9, 12, 16), seed=2)
+    assert wide.cfg.extra_convs == (0, 1, 0, 2) and max_difference(model, wide) < 1e-4
+    with pytest.raises(ValueError, match="remove"):
+        deepen(deep, (0, 0, 0, 2))
+    with pytest.raises(ValueError, match="blocks"):
+        deepen(model, (0, 1))
+    with pytest.raises(ValueError, match="extra convs"):
+        HtrJandNet(replace(SMALL, extra_convs=(1, 1)))
+
+
+def test_a_deepened_line_reads_the_same_alone_or_padded() -> None:
+    """The extra convs are masked: padding in a batch does not leak into a line's frames."""
+    torch.manual_seed(0)
+    net = HtrJandNet(replace(SMALL, extra_convs=(2, 0, 1, 2))).eval()
+    line = torch.rand(1, 1, 64, 120)
+    padded = torch.cat([line, torch.rand(1, 1, 64, 80)], dim=3)
+    with torch.no_grad():
+        alone = net(line, torch.tensor([120]))
+        batched = net(padded, torch.tensor([120]))[:, : alone.shape[1]]
+    assert float((alone - batched).abs().max()) < 1e-4
+
+
 def test_command_writes_a_checkpoint_training_can_start_from(tmp_path, capsys) -> None:
     model = trained_like()
     src = tmp_path / "model.pt"
@@ -83,6 +118,15 @@ def test_command_writes_a_checkpoint_training_can_start_from(tmp_path, capsys) -
     assert cfg.channels == (6, 8, 8, 12)
     with pytest.raises(SystemExit):
         main([str(src), "--channels", "2", "8", "8", "12", "--out", str(out)])
+    with pytest.raises(SystemExit, match="--deepen"):
+        main([str(src), "--out", str(out)])
+    # deepened only: the checkpoint's net has the extra conv, and training reads it back
+    assert main([str(src), "--deepen", "0", "0", "0", "1", "--out", str(out)]) == 0
+    net = NetConfig.from_dict(ck := torch.load(out, weights_only=False)["net"])
+    assert net.channels == (4, 6, 8, 8) and net.extra_convs == (0, 0, 0, 1)
+    assert NetConfig.from_dict({k: v for k, v in ck.items() if k != "extra_convs"}).extra_convs == ()
+    cfg = TrainConfig.from_dict({**TrainConfig().to_dict(), "extra_convs": [0, 0, 0, 1]})
+    assert cfg.extra_convs == (0, 0, 0, 1)
 
 
 def test_a_grown_checkpoint_keeps_its_sources_training_for_the_card(tmp_path) -> None:
