@@ -140,6 +140,7 @@ def card_markdown(card: dict) -> str:
     return f"""# {card['name']} ({card['version']})
 
 {card['architecture']}; {card['role']}.
+{shape_text(card['config'])}.
 {card['parameters']:,} parameters, input height {card['input']['height']} px, output frame every
 {card['input']['width_factor']} px, {card['num_classes'] - 1} characters + CTC blank.
 ONNX opset {card['onnx_opset']}, dynamic batch and width.
@@ -159,6 +160,16 @@ Teacher: {t['teacher'] or 'none'}.{init_text(t)}
 Created {card['created']}. Line images come from `engine.recognition.lines.cut_lines`
 (`engine.line_image.extract_line` with the region's line spacing), as at recognition time.
 """
+
+
+def shape_text(net: dict) -> str:
+    """The network's shape in words, from its ``NetConfig`` dict (the card's ``config``)."""
+    extra = net.get("extra_convs") or ()
+    deeper = ", ".join(f"{n} in block {i + 1}" for i, n in enumerate(extra) if n)
+    return (f"Encoder channels {'-'.join(str(c) for c in net['channels'])}"
+            + (f" (residual gated convs added: {deeper})" if deeper else "")
+            + f"; {net['layers']} attention layers, width {net['d_model']}, {net['heads']} heads,"
+            f" feed-forward {net['ffn']}, proxima window ±{net['window']} frames")
 
 
 def _gpu_name(ck: dict) -> str | None:

@@ -71,7 +71,8 @@ def test_model_folder(tmp_path: Path) -> None:
     assert card["charset"] == [" ", "a", "b", "c"] and card["num_classes"] == 5
     assert card["parameters"] > 0.6e6 and card["input"]["height"] == 64
     assert "cremma" in json.dumps(card["training"]["excluded"])
-    assert "CER" in (out / "card.md").read_text()
+    text = (out / "card.md").read_text()
+    assert "CER" in text and "Encoder channels 12-24-32-48; 2 attention layers" in text
     size = sum(p.stat().st_size for p in out.iterdir())
     assert size < 10e6
     from engine.recognition import Recognizer
@@ -144,3 +145,13 @@ def test_card_says_which_decoding_is_the_default() -> None:
     text = decoding_text({"decoding": dec})
     assert "reads with it by default" in text and "| hooker | 858 | 18.08% | 39.69% |" in text
     assert "greedy is the default" in decoding_text({"decoding": {**dec, "default": "greedy"}})
+
+
+def test_card_names_the_shape_deepened_blocks_included() -> None:
+    from training.export import shape_text
+
+    net = replace(STUDENT, channels=(24, 48, 80, 128), extra_convs=(0, 1, 0, 2)).to_dict()
+    text = shape_text(net)
+    assert text.startswith("Encoder channels 24-48-80-128 (residual gated convs added: "
+                           "1 in block 2, 2 in block 4); 2 attention layers, width 128")
+    assert "added" not in shape_text(STUDENT.to_dict())
