@@ -102,8 +102,8 @@ def deepen(model: HtrJandNet, extra_convs: tuple[int, ...], seed: int = 0) -> Ht
         raise ValueError(f"cannot remove convs: {old} -> {tuple(extra_convs)}")
     torch.manual_seed(seed)
     grown = HtrJandNet(replace(cfg, extra_convs=tuple(extra_convs)))
-    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
-    assert not unexpected, unexpected
+    # strict=False: only the new convs' weights are missing, and keep their fresh init
+    grown.load_state_dict(model.state_dict(), strict=False)
     for block, c, n_old in zip(grown.encoder, cfg.channels, old):
         for conv in list(block.extra)[n_old:]:
             conv.gated.conv.weight.data[:c] = 0.0

@@ -142,9 +142,11 @@ class GatedBlock(nn.Module):
         gives the same result alone or padded in a batch."""
         mask = mask[..., :: self.stride_w]
         x = self.norm(self.act(self.conv(x))) * mask
-        x = self.gated(x) * mask
-        for conv in self.extra:  # masked after each: the next one must see zero padding
-            x = conv(x) * mask
+        x = self.gated(x)
+        if len(self.extra):  # masked before and after each: each must see zero padding
+            x = x * mask
+            for conv in self.extra:
+                x = conv(x) * mask
         return self.drop(self.se(x, mask)) * mask, mask
 
 
