@@ -4,8 +4,8 @@ comparison and every earlier phase, with this one added), then build its LMs and
 weights (``training.lm_tune``), and say whether it reads the val lines better than the model it
 continued — greedy and as the application reads.
 
-    python -m training.ship_phase runs/p10-strongaug --phase 10 --out runs/ship-phase10 \
-        --command "python -m training.train ..." [--parent resources/models/htrjand-student] \
+    python -m training.ship_phase runs/p10-strongaug --phase 10 --out runs/ship-phase10 \\
+        --command "python -m training.train ..." [--parent resources/models/htrjand-student] \\
         [--before runs/an-earlier-run-of-this-phase]
 
 Nothing in ``--parent`` is touched: once the figures say so, copy the folder over it. Exit
