@@ -95,13 +95,14 @@ def deepen(model: HtrJandNet, extra_convs: tuple[int, ...], seed: int = 0) -> Ht
     so it adds nothing until training moves it (Net2DeeperNet, with a residual identity);
     its g half keeps a fresh random init, so h learns from the start."""
     cfg = model.cfg
-    old = cfg.extra_convs or (0,) * len(cfg.channels)
+    old = cfg.extra_per_block
     if len(extra_convs) != len(old):
         raise ValueError(f"{len(old)} blocks, {len(extra_convs)} extra-conv counts given")
     if any(n < o for n, o in zip(extra_convs, old)):
         raise ValueError(f"cannot remove convs: {old} -> {tuple(extra_convs)}")
-    torch.manual_seed(seed)
-    grown = HtrJandNet(replace(cfg, extra_convs=tuple(extra_convs)))
+    with torch.random.fork_rng():  # seeded init of the new convs; the caller's RNG untouched
+        torch.manual_seed(seed)
+        grown = HtrJandNet(replace(cfg, extra_convs=tuple(extra_convs)))
     # strict=False: only the new convs' weights are missing, and keep their fresh init
     grown.load_state_dict(model.state_dict(), strict=False)
     for block, c, n_old in zip(grown.encoder, cfg.channels, old):

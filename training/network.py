@@ -43,6 +43,11 @@ class NetConfig:
         return math.prod(s[1] for s in self.strides)
 
     @property
+    def extra_per_block(self) -> tuple[int, ...]:
+        """``extra_convs`` with one count for every block (zeros when none were given)."""
+        return self.extra_convs or (0,) * len(self.channels)
+
+    @property
     def collapse_height(self) -> int:
         return self.input_height // math.prod(s[0] for s in self.strides)
 
@@ -223,7 +228,7 @@ class HtrJandNet(nn.Module):
             raise ValueError(f"strides do not fit input height {cfg.input_height}")
         if len(cfg.channels) != len(cfg.strides):
             raise ValueError(f"{len(cfg.channels)} channel counts for {len(cfg.strides)} blocks")
-        extra = cfg.extra_convs or (0,) * len(cfg.channels)
+        extra = cfg.extra_per_block
         if len(extra) != len(cfg.channels) or min(extra) < 0:
             raise ValueError(f"extra convs {cfg.extra_convs} do not fit {len(cfg.channels)} blocks")
         self.cfg = cfg
