@@ -3,15 +3,15 @@ prefix beam search, plus per-character confidences along the best alignment."""
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections.abc import Sequence
 from typing import Callable
 
 import numpy as np
 
 BLANK = 0
-LabelScorer = Callable[[tuple[int, ...], int], float]  # log P(label | previous labels)
+LabelScorer = Callable[[tuple[int, ...], int], float]
+"""log P(label | previous labels); one that also has ``row(prefix)`` (every label's, at
+``[label - 1]``) is asked once per prefix (``CharNgramLM.label_scorer``)."""
 
 
 def greedy_decode(log_probs: np.ndarray) -> tuple[list[int], list[float]]:
@@ -59,48 +59,132 @@ def beam_nbest(log_probs: np.ndarray, beam: int = 8, n: int = 8, prune: float = 
                ) -> list[tuple[list[int], float]]:
     """The ``n`` best labellings of the prefix beam search (see :func:`beam_decode`), best
     first, each with its fused score (CTC log-probability + LM and length terms): the
-    alternatives a rescorer may choose from."""
-    log_prune = math.log(prune)
-    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}  # (blank, label)
-    # LM score + length bonus of each prefix met, built from its parent's when first extended
-    fused: dict[tuple[int, ...], float] = {(): 0.0}
+    alternatives a rescorer may choose from. Labellings of probability 0 are never listed.
 
-    def ranked_key(kv: tuple[tuple[int, ...], Sequence[float]]) -> float:
-        return _logsumexp(kv[1][0], kv[1][1]) + fused[kv[0]]
-
-    for t in range(log_probs.shape[0]):
-        row = log_probs[t]
-        cands = [int(c) for c in np.nonzero(row > log_prune)[0]] or [int(row.argmax())]
-        if cands == [BLANK]:  # a sure blank: every prefix only ends in blank, ranks unchanged
-            lp = float(row[BLANK])
-            beams = {k: (_logsumexp(pb, pnb) + lp, -math.inf) for k, (pb, pnb) in beams.items()}
+    Each frame's step scores every prefix of the beam and every extension at once (numpy
+    arrays); prefixes are nodes of a trie, made only for the extensions that enter the beam.
+    With ``lm.row(prefix)`` (the LM's log-probabilities of every label, ``[label - 1]``) a
+    prefix's LM row is fetched once, not once per label."""
+    rows = np.asarray(log_probs, dtype=np.float64)
+    width, log_prune = max(1, beam), math.log(prune)
+    trie = _PrefixTrie(lm, lm_weight)
+    ids = np.zeros(1, np.int64)  # the beam's trie nodes, and their path log-probabilities
+    pb, pnb = np.zeros(1), np.full(1, -np.inf)  # ending in blank / in their last label
+    sure = _sure_blanks(rows, log_prune)
+    t = 0
+    while t < len(rows):
+        if sure[t]:  # sure blanks: every prefix only ends in blank, ranks unchanged
+            end = t + 1
+            while end < len(rows) and sure[end]:
+                end += 1
+            pb, pnb = np.logaddexp(pb, pnb) + rows[t:end, BLANK].sum(), np.full(len(ids), -np.inf)
+            t = end
             continue
-        probs = row.tolist()
-        nxt: dict[tuple[int, ...], list[float]] = {}
-        for prefix, (pb, pnb) in beams.items():
-            total = _logsumexp(pb, pnb)
-            base = fused[prefix]
-            for c in cands:
-                lp = probs[c]
-                if c == BLANK:
-                    e = nxt.setdefault(prefix, [-math.inf, -math.inf])
-                    e[0] = _logsumexp(e[0], total + lp)
-                    continue
-                ext = prefix + (c,)
-                if ext not in fused:
-                    step = lm_weight * lm(prefix, c) if lm is not None else 0.0
-                    fused[ext] = base + step + length_bonus
-                e = nxt.setdefault(ext, [-math.inf, -math.inf])
-                if prefix and prefix[-1] == c:
-                    e[1] = _logsumexp(e[1], pb + lp)  # a repeat needs a blank in between
-                    same = nxt.setdefault(prefix, [-math.inf, -math.inf])
-                    same[1] = _logsumexp(same[1], pnb + lp)
-                else:
-                    e[1] = _logsumexp(e[1], total + lp)
-        top = heapq.nlargest(max(1, beam), nxt.items(), key=ranked_key)
-        beams = {k: (v[0], v[1]) for k, v in top}
-    ranked = heapq.nlargest(max(1, n), beams.items(), key=ranked_key)
-    return [(list(k), ranked_key((k, v))) for k, v in ranked]
+        row = rows[t]
+        t += 1
+        cands = np.flatnonzero(row > log_prune)
+        if not len(cands):
+            cands = row.argmax(keepdims=True)
+        labels = cands[cands != BLANK]
+        lp = row[labels]
+        total = np.logaddexp(pb, pnb)
+        # the beam's own prefixes: a blank, or their last label once more (no blank between)
+        stay_pb = total + row[BLANK] if cands[0] == BLANK else np.full(len(ids), -np.inf)
+        repeat = trie.last[ids][:, None] == labels[None, :]  # (beam, labels)
+        stay_pnb = np.where(repeat.any(1), pnb + (repeat * lp).sum(1), -np.inf)
+        # each prefix extended by each label (a repeated label needs a blank in between)
+        ext = np.where(repeat, pb[:, None], total[:, None]) + lp[None, :]
+        for j, i, k in trie.extensions_in(ids, labels):  # adds to the prefix it already is
+            stay_pnb[j] = np.logaddexp(stay_pnb[j], ext[i, k])
+            ext[i, k] = -np.inf
+        fused = trie.fused[ids]
+        grown = fused[:, None] + trie.steps(ids, labels) + length_bonus  # extensions' LM + length
+        keep = _top(np.concatenate([np.logaddexp(stay_pb, stay_pnb) + fused,
+                                    (ext + grown).ravel()]), width)
+        ids = np.array([ids[q] if q < len(ids) else
+                        trie.child(int(ids[(q - len(ids)) // len(labels)]),
+                                   int(labels[(q - len(ids)) % len(labels)]),
+                                   float(grown.flat[q - len(ids)]))
+                        for q in keep.tolist()], np.int64)
+        pb = np.concatenate([stay_pb, np.full(ext.size, -np.inf)])[keep]
+        pnb = np.concatenate([stay_pnb, ext.ravel()])[keep]
+    score = np.logaddexp(pb, pnb) + trie.fused[ids]
+    return [(trie.labels(int(ids[i])), float(score[i])) for i in _top(score, max(1, n)).tolist()]
+
+
+def _sure_blanks(rows: np.ndarray, log_prune: float) -> np.ndarray:
+    """Frames where blank is the only label above the pruning threshold (or, with none above
+    it, the most probable)."""
+    if not rows.size:
+        return np.zeros(len(rows), dtype=bool)
+    above = rows > log_prune
+    return np.where(above.any(1), above[:, BLANK] & (above.sum(1) == 1),
+                    rows.argmax(1) == BLANK)
+
+
+def _top(score: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest finite scores, highest first (ties: the earlier)."""
+    finite = np.flatnonzero(score > -np.inf)
+    return finite[np.argsort(-score[finite], kind="stable")][:k]
+
+
+class _PrefixTrie:
+    """The prefixes beam search has kept: node 0 is the empty prefix, each other node its
+    parent's prefix and one more label, with its fused score (the LM and length terms of its
+    labels, summed as it was made)."""
+
+    def __init__(self, lm: LabelScorer | None, lm_weight: float) -> None:
+        self.lm, self.lm_weight = lm, lm_weight
+        self._row = getattr(lm, "row", None)
+        self._kids: dict[tuple[int, int], int] = {}  # (parent, label) -> node
+        self._paths: list[tuple[int, ...]] = [()]
+        self._lm_rows: dict[int, np.ndarray] = {}  # node -> the LM's row after its prefix
+        self.parent = np.zeros(64, np.int64)
+        self.last = np.full(64, -1, np.int64)  # each node's last label (-1: the empty prefix)
+        self.fused = np.zeros(64)
+
+    def extensions_in(self, ids: np.ndarray, labels: np.ndarray) -> list[tuple[int, int, int]]:
+        """(j, i, k) for each prefix ``ids[j]`` of the beam that is ``ids[i]`` + ``labels[k]``."""
+        at = {node: i for i, node in enumerate(ids.tolist())}
+        slot = {c: k for k, c in enumerate(labels.tolist())}
+        out = []
+        for j, node in enumerate(ids.tolist()):
+            i = at.get(int(self.parent[node])) if node else None
+            k = slot.get(int(self.last[node])) if i is not None else None
+            if k is not None:
+                out.append((j, i, k))
+        return out
+
+    def steps(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """``lm_weight`` * log P_LM(label | prefix) for each prefix (rows) and label (columns)."""
+        if self.lm is None:
+            return np.zeros((len(ids), len(labels)))
+        if self._row is None:  # a plain scorer: one call per label
+            return self.lm_weight * np.array([[self.lm(self._paths[node], c) for c in labels.tolist()]
+                                              for node in ids.tolist()])
+        rows = []
+        for node in ids.tolist():
+            got = self._lm_rows.get(node)
+            if got is None:
+                got = self._lm_rows[node] = self._row(self._paths[node])
+            rows.append(got)
+        return self.lm_weight * np.stack(rows)[:, labels - 1]
+
+    def child(self, parent: int, label: int, fused: float) -> int:
+        """The node of ``parent``'s prefix + ``label`` (made, with ``fused``, if new)."""
+        node = self._kids.get((parent, label))
+        if node is not None:
+            return node
+        node = self._kids[(parent, label)] = len(self._paths)
+        if node == len(self.last):
+            self.parent, self.last, self.fused = (
+                np.concatenate([a, np.empty_like(a)]) for a in (self.parent, self.last, self.fused))
+        self.parent[node], self.last[node], self.fused[node] = parent, label, fused
+        self._paths.append(self._paths[parent] + (label,))
+        return node
+
+    def labels(self, node: int) -> list[int]:
+        return list(self._paths[node])
 
 
 def align_confidences(log_probs: np.ndarray, labels: list[int]) -> list[float]:

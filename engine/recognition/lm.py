@@ -13,7 +13,7 @@ import re
 from array import array
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 
@@ -76,6 +76,11 @@ class CharNgramLM:
         cum = np.concatenate([[0], np.cumsum(known)])
         self._starts = np.append(cum[firsts], cum[-1])
         self._chars, self._numbers = idx[known], nums[known]
+        # what ``_distribution`` needs of each row, worked out once: its discounted shares and
+        # the weight it leaves to the lower order
+        per_row = np.repeat(self._totals, np.diff(self._starts))
+        self._shares = np.maximum(self._numbers - self.discount, 0) / per_row
+        self._backoff = self.discount * self._types / self._totals
         self._rows = {ctx: r for r, ctx in enumerate(c for c, k in zip(contexts, keep.tolist()) if k)}
 
     @property
@@ -137,12 +142,11 @@ class CharNgramLM:
         p = lower
         r = self._rows.get(ctx)
         if r is not None:  # seen context: its discounted counts plus the back-off share of the lower order
-            total = self._totals[r]
             # (counts of characters outside ``vocab`` only feed the back-off weight, through
             # the row's number of types; such characters all share the last slot)
             a, b = self._starts[r], self._starts[r + 1]
-            p = self.discount * self._types[r] / total * lower
-            p[self._chars[a:b]] += np.maximum(self._numbers[a:b] - self.discount, 0) / total
+            p = self._backoff[r] * lower
+            p[self._chars[a:b]] += self._shares[a:b]
             p.flags.writeable = False  # memoised and shared with longer contexts
         if len(self._cache) >= CACHE_LIMIT:  # bounded: a batch of many pages must not grow it
             self._cache.clear()
@@ -171,25 +175,9 @@ class CharNgramLM:
         a reading, e.g. to tell which language a page is written in."""
         return sum(math.log(max(self.prob(text[:i], ch), 1e-12)) for i, ch in enumerate(text))
 
-    def label_scorer(self, charset: list[str]) -> Callable[[tuple[int, ...], int], float]:
-        """log P(label | previous labels) for CTC labels (1 + index into ``charset``; 0 is the
-        blank), as beam search asks for it; rows memoised per context (8 bytes a value,
-        CACHE_LIMIT rows at most)."""
-        columns = np.array([self.index.get(c, len(self.vocab)) for c in charset] or [0])
-        rows: dict[tuple[int, ...], array] = {}
-        keep = self.order - 1
-
-        def score(prefix: tuple[int, ...], label: int) -> float:
-            key = prefix[-keep:] if keep else ()
-            row = rows.get(key)
-            if row is None:
-                if len(rows) >= CACHE_LIMIT:
-                    rows.clear()
-                dist = self.distribution("".join(charset[i - 1] for i in key))
-                row = rows[key] = array("d", np.log(np.maximum(dist[columns], 1e-12)).tobytes())
-            return row[label - 1]
-
-        return score
+    def label_scorer(self, charset: list[str]) -> "LabelScorer":
+        """log P(label | previous labels) for CTC labels, as beam search asks for it."""
+        return LabelScorer(self, charset)
 
     def to_json(self) -> str:
         return json.dumps({"order": self.order, "vocab": self.vocab, "discount": self.discount,
@@ -240,3 +228,31 @@ class CharNgramLM:
                     numbers.extend(counts)
         lm._set_rows(contexts, chars.getvalue(), lengths, numbers)
         return lm
+
+
+class LabelScorer:
+    """A character LM on CTC labels (1 + index into ``charset``; 0 is the blank): called with
+    a prefix and a label, log P(label | prefix); ``row(prefix)``, every label's at once (beam
+    search extends a prefix by several labels). Rows are memoised per context of the last
+    order-1 labels (8 bytes a value, CACHE_LIMIT rows at most); a charset character the LM
+    never saw gets its "outside the vocabulary" share."""
+
+    def __init__(self, lm: CharNgramLM, charset: list[str]) -> None:
+        self.lm, self.charset = lm, list(charset)
+        self._columns = np.array([lm.index.get(c, len(lm.vocab)) for c in charset] or [0])
+        self._keep = lm.order - 1
+        self.rows: dict[tuple[int, ...], np.ndarray] = {}
+
+    def row(self, prefix: tuple[int, ...]) -> np.ndarray:
+        key = prefix[-self._keep:] if self._keep else ()
+        got = self.rows.get(key)
+        if got is None:
+            if len(self.rows) >= CACHE_LIMIT:
+                self.rows.clear()
+            dist = self.lm.distribution("".join(self.charset[i - 1] for i in key))
+            got = self.rows[key] = np.log(np.maximum(dist[self._columns], 1e-12))
+            got.flags.writeable = False
+        return got
+
+    def __call__(self, prefix: tuple[int, ...], label: int) -> float:
+        return float(self.row(prefix)[label - 1])
