@@ -5,7 +5,8 @@ ONNX Runtime vs PyTorch on the same line images, and the model's size on disk.
 
 Both backends read greedily (the same decoding, so that the network's speed is compared); ONNX
 Runtime also reads with the model's default decoding when that is a beam search (the bundled
-model: beam 16 + character LM, what the application uses), or with ``--beam N``.
+model: beam 16 + character LM, what the application uses), or with ``--beam N``; ONNX Runtime's
+runs also print how much of a line's time went to decoding (CTC search, LMs, alignment).
 Each run is its own process (peak RSS is per process). For the default reading it also prints
 the missed / extra / misread characters and the CER by CTC frames per character.
 Lines are cut once from the val split pages of ../shared/data (or $HTRJAND_SHARED_DATA) with the
@@ -63,6 +64,20 @@ def cut_val_lines(data: Path, height: int, max_lines: int | None) -> dict:
             "cut_s": time.perf_counter() - t0}
 
 
+DECODING = [0.0]  # seconds spent decoding the network's outputs (CTC search, LMs, alignment)
+
+
+def timed(fn):
+    """``fn``, its time added to DECODING."""
+    def inner(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            DECODING[0] += time.perf_counter() - t0
+    return inner
+
+
 def run_backend(backend: str, model: Path, lines_file: Path, threads: int, beam: int) -> dict:
     """Recognise the saved lines with one backend (called in a child process)."""
     blob = np.load(lines_file, allow_pickle=True)
@@ -72,6 +87,7 @@ def run_backend(backend: str, model: Path, lines_file: Path, threads: int, beam:
 
         rec = Recognizer(model, "cpu", beam=beam, threads=threads)
         rec.recognize_images(images[:8])  # warm-up
+        rec._decode, rec.language_of = timed(rec._decode), timed(rec.language_of)
         t0 = time.perf_counter()
         texts = [r.text for r in rec.recognize_images(images, pages=pages)]
     else:
@@ -96,7 +112,7 @@ def run_backend(backend: str, model: Path, lines_file: Path, threads: int, beam:
                 for i, t in zip(idx, greedy_texts(net(x, w), net.frames(w), charset)):
                     texts[i] = t
     seconds = time.perf_counter() - t0
-    return {"backend": backend, "texts": texts, "seconds": seconds,
+    return {"backend": backend, "texts": texts, "seconds": seconds, "decode_s": DECODING[0],
             "lines_per_s": len(images) / seconds,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -192,6 +208,9 @@ def main() -> int:
                         for k, v in rates.items())
         print(f"{backend:20s} {r['lines_per_s']:7.1f} lines/s  peak RSS {r['peak_rss_mb']:6.0f} "
               f"MB  {per}")
+        if r.get("decode_s"):
+            print(f"{'':20s} of which decoding {1000 * r['decode_s'] / n:.1f} ms a line, the rest "
+                  f"{1000 * (r['seconds'] - r['decode_s']) / n:.1f} ms (network, batching)")
     if results:  # the last run is the application's own reading
         name, r = list(results.items())[-1]
         print(f"errors of {name}, width factor {card['input'].get('width_factor', 8)}:")
