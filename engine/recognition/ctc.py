@@ -11,7 +11,7 @@ import numpy as np
 BLANK = 0
 LabelScorer = Callable[[tuple[int, ...], int], float]
 """log P(label | previous labels); one that also has ``row(prefix)`` (every label's, at
-``[label - 1]``) is asked once per prefix (``CharNgramLM.label_scorer``)."""
+``[label - 1]``) is asked once per prefix (``lm.CharLabelScorer``)."""
 
 
 def greedy_decode(log_probs: np.ndarray) -> tuple[list[int], list[float]]:
@@ -29,15 +29,6 @@ def greedy_decode(log_probs: np.ndarray) -> tuple[list[int], list[float]]:
             confs.append(p)
         prev = c
     return labels, confs
-
-
-def _logsumexp(a: float, b: float) -> float:
-    if a == -math.inf:
-        return b
-    if b == -math.inf:
-        return a
-    m = max(a, b)
-    return m + math.log1p(math.exp(-abs(a - b)))
 
 
 def beam_decode(log_probs: np.ndarray, beam: int = 8, prune: float = 1e-3,
@@ -160,8 +151,8 @@ class _PrefixTrie:
         if self.lm is None:
             return np.zeros((len(ids), len(labels)))
         if self._row is None:  # a plain scorer: one call per label
-            return self.lm_weight * np.array([[self.lm(self._paths[node], c) for c in labels.tolist()]
-                                              for node in ids.tolist()])
+            return self.lm_weight * np.array([[self.lm(self._paths[node], c)
+                                               for c in labels.tolist()] for node in ids.tolist()])
         rows = []
         for node in ids.tolist():
             got = self._lm_rows.get(node)

@@ -175,9 +175,9 @@ class CharNgramLM:
         a reading, e.g. to tell which language a page is written in."""
         return sum(math.log(max(self.prob(text[:i], ch), 1e-12)) for i, ch in enumerate(text))
 
-    def label_scorer(self, charset: list[str]) -> "LabelScorer":
+    def label_scorer(self, charset: list[str]) -> "CharLabelScorer":
         """log P(label | previous labels) for CTC labels, as beam search asks for it."""
-        return LabelScorer(self, charset)
+        return CharLabelScorer(self, charset)
 
     def to_json(self) -> str:
         return json.dumps({"order": self.order, "vocab": self.vocab, "discount": self.discount,
@@ -230,7 +230,7 @@ class CharNgramLM:
         return lm
 
 
-class LabelScorer:
+class CharLabelScorer:
     """A character LM on CTC labels (1 + index into ``charset``; 0 is the blank): called with
     a prefix and a label, log P(label | prefix); ``row(prefix)``, every label's at once (beam
     search extends a prefix by several labels). Rows are memoised per context of the last
@@ -244,6 +244,7 @@ class LabelScorer:
         self.rows: dict[tuple[int, ...], np.ndarray] = {}
 
     def row(self, prefix: tuple[int, ...]) -> np.ndarray:
+        """log P(label | prefix) of every label, at ``[label - 1]`` (read-only, memoised)."""
         key = prefix[-self._keep:] if self._keep else ()
         got = self.rows.get(key)
         if got is None:

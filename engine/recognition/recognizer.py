@@ -22,7 +22,7 @@ from engine.document import Line, Origin, Page
 from engine.errors import ModelError
 from engine.progress import CancelToken, ProgressCallback, no_progress
 from engine.recognition.ctc import align_confidences, beam_decode, beam_nbest, greedy_decode
-from engine.recognition.lm import LANGUAGE_LM_FILE, CharNgramLM, LabelScorer
+from engine.recognition.lm import LANGUAGE_LM_FILE, CharLabelScorer, CharNgramLM
 from engine.recognition.word_lm import WordBigramLM, rerank
 from engine.recognition.onnx_model import OnnxLineModel
 
@@ -146,7 +146,7 @@ class Recognizer:
         self.beam = default_beam(self.model.card) if beam is None else max(1, int(beam))
         self._lm: CharNgramLM | None = None
         self.lm_weight, self.length_bonus = 0.0, 0.0
-        self._scorers: dict[int, tuple[CharNgramLM, LabelScorer]] = {}
+        self._scorers: dict[int, tuple[CharNgramLM, CharLabelScorer]] = {}
         self._language_files = language_lm_files(self.model.dir, self.model.card)
         self._languages: list[LanguageLM] | None = None  # read on first use (beam search only)
         lm_path = self.model.dir / "lm.json"
@@ -205,7 +205,7 @@ class Recognizer:
     def card(self) -> dict:
         return self.model.card
 
-    def _lm_scorer(self, lm: CharNgramLM) -> LabelScorer:
+    def _lm_scorer(self, lm: CharNgramLM) -> CharLabelScorer:
         """log P_LM(label | prefix) for beam search, built once per LM (``self.lm`` may be
         replaced, e.g. while tuning)."""
         held = self._scorers.get(id(lm))
