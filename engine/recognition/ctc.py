@@ -58,7 +58,7 @@ def beam_nbest(log_probs: np.ndarray, beam: int = 8, n: int = 8, prune: float = 
     prefix's LM row is fetched once, not once per label."""
     rows = np.asarray(log_probs, dtype=np.float64)
     width, log_prune = max(1, beam), math.log(prune)
-    trie = _PrefixTrie(lm, lm_weight)
+    trie = _PrefixTrie(lm, lm_weight, rows.shape[1] - 1)
     ids = np.zeros(1, np.int64)  # the beam's trie nodes, and their path log-probabilities
     pb, pnb = np.zeros(1), np.full(1, -np.inf)  # ending in blank / in their last label
     sure = _sure_blanks(rows, log_prune)
@@ -85,18 +85,15 @@ def beam_nbest(log_probs: np.ndarray, beam: int = 8, n: int = 8, prune: float = 
         stay_pnb = np.where(repeat.any(1), pnb + (repeat * lp).sum(1), -np.inf)
         # each prefix extended by each label (a repeated label needs a blank in between)
         ext = np.where(repeat, pb[:, None], total[:, None]) + lp[None, :]
-        for j, i, k in trie.extensions_in(ids, labels):  # adds to the prefix it already is
-            stay_pnb[j] = np.logaddexp(stay_pnb[j], ext[i, k])
-            ext[i, k] = -np.inf
+        js, at, slot = trie.extensions_in(ids, labels)  # adds to the prefix it already is
+        if len(js):
+            stay_pnb[js] = np.logaddexp(stay_pnb[js], ext[at, slot])
+            ext[at, slot] = -np.inf
         fused = trie.fused[ids]
         grown = fused[:, None] + trie.steps(ids, labels) + length_bonus  # extensions' LM + length
         keep = _top(np.concatenate([np.logaddexp(stay_pb, stay_pnb) + fused,
                                     (ext + grown).ravel()]), width)
-        ids = np.array([ids[q] if q < len(ids) else
-                        trie.child(int(ids[(q - len(ids)) // len(labels)]),
-                                   int(labels[(q - len(ids)) % len(labels)]),
-                                   float(grown.flat[q - len(ids)]))
-                        for q in keep.tolist()], np.int64)
+        ids = trie.kept(ids, labels, keep, grown)
         pb = np.concatenate([stay_pb, np.full(ext.size, -np.inf)])[keep]
         pnb = np.concatenate([stay_pnb, ext.ravel()])[keep]
     score = np.logaddexp(pb, pnb) + trie.fused[ids]
@@ -122,29 +119,28 @@ def _top(score: np.ndarray, k: int) -> np.ndarray:
 class _PrefixTrie:
     """The prefixes beam search has kept: node 0 is the empty prefix, each other node its
     parent's prefix and one more label, with its fused score (the LM and length terms of its
-    labels, summed as it was made)."""
+    labels, summed as it was made) and, once it has been in the beam, its weighted LM row."""
 
-    def __init__(self, lm: LabelScorer | None, lm_weight: float) -> None:
+    def __init__(self, lm: LabelScorer | None, lm_weight: float, n_labels: int) -> None:
         self.lm, self.lm_weight = lm, lm_weight
         self._row = getattr(lm, "row", None)
         self._kids: dict[tuple[int, int], int] = {}  # (parent, label) -> node
         self._paths: list[tuple[int, ...]] = [()]
-        self._lm_rows: dict[int, np.ndarray] = {}  # node -> the LM's row after its prefix
         self.parent = np.zeros(64, np.int64)
         self.last = np.full(64, -1, np.int64)  # each node's last label (-1: the empty prefix)
         self.fused = np.zeros(64)
+        # lm_weight * the LM's row after each node's prefix (``[node, label - 1]``), filled
+        # the first time the node is stepped; ``_has_row`` says which are
+        self._lm_rows = np.zeros((64 if self._row is not None else 0, n_labels))
+        self._has_row = np.zeros(64, dtype=bool)
 
-    def extensions_in(self, ids: np.ndarray, labels: np.ndarray) -> list[tuple[int, int, int]]:
-        """(j, i, k) for each prefix ``ids[j]`` of the beam that is ``ids[i]`` + ``labels[k]``."""
-        at = {node: i for i, node in enumerate(ids.tolist())}
-        slot = {c: k for k, c in enumerate(labels.tolist())}
-        out = []
-        for j, node in enumerate(ids.tolist()):
-            i = at.get(int(self.parent[node])) if node else None
-            k = slot.get(int(self.last[node])) if i is not None else None
-            if k is not None:
-                out.append((j, i, k))
-        return out
+    def extensions_in(self, ids: np.ndarray, labels: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(j, i, k) arrays: each prefix ``ids[j]`` of the beam that is ``ids[i]`` + ``labels[k]``."""
+        at = (self.parent[ids][:, None] == ids[None, :]) & (ids != 0)[:, None]
+        slot = self.last[ids][:, None] == labels[None, :]
+        js = np.flatnonzero(at.any(1) & slot.any(1))
+        return js, at[js].argmax(1), slot[js].argmax(1)
 
     def steps(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """``lm_weight`` * log P_LM(label | prefix) for each prefix (rows) and label (columns)."""
@@ -153,13 +149,21 @@ class _PrefixTrie:
         if self._row is None:  # a plain scorer: one call per label
             return self.lm_weight * np.array([[self.lm(self._paths[node], c)
                                                for c in labels.tolist()] for node in ids.tolist()])
-        rows = []
-        for node in ids.tolist():
-            got = self._lm_rows.get(node)
-            if got is None:
-                got = self._lm_rows[node] = self._row(self._paths[node])
-            rows.append(got)
-        return self.lm_weight * np.stack(rows)[:, labels - 1]
+        for node in ids[~self._has_row[ids]].tolist():
+            self._lm_rows[node] = self.lm_weight * self._row(self._paths[node])
+            self._has_row[node] = True
+        return self._lm_rows[ids[:, None], labels[None, :] - 1]
+
+    def kept(self, ids: np.ndarray, labels: np.ndarray, keep: np.ndarray,
+             grown: np.ndarray) -> np.ndarray:
+        """The nodes of the candidates ``keep`` indexes: the beam's ``ids`` (indices below
+        ``len(ids)``), then each prefix × label extension, made with its ``grown`` score."""
+        out = ids[np.minimum(keep, len(ids) - 1)]
+        for pos in np.flatnonzero(keep >= len(ids)).tolist():
+            q = int(keep[pos]) - len(ids)
+            out[pos] = self.child(int(ids[q // len(labels)]), int(labels[q % len(labels)]),
+                                  float(grown.flat[q]))
+        return out
 
     def child(self, parent: int, label: int, fused: float) -> int:
         """The node of ``parent``'s prefix + ``label`` (made, with ``fused``, if new)."""
@@ -168,8 +172,9 @@ class _PrefixTrie:
             return node
         node = self._kids[(parent, label)] = len(self._paths)
         if node == len(self.last):
-            self.parent, self.last, self.fused = (
-                np.concatenate([a, np.empty_like(a)]) for a in (self.parent, self.last, self.fused))
+            self.parent, self.last, self.fused, self._has_row, self._lm_rows = (
+                np.concatenate([a, np.zeros_like(a)]) for a in
+                (self.parent, self.last, self.fused, self._has_row, self._lm_rows))
         self.parent[node], self.last[node], self.fused[node] = parent, label, fused
         self._paths.append(self._paths[parent] + (label,))
         return node

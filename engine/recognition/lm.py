@@ -26,6 +26,10 @@ CACHE_LIMIT = 16_384
 scorer (then forgotten at once; each is one float per character, about 1 KB: some 30 MB in
 all). Beam search asks for the same few contexts within a line, while an unbounded cache of
 single probabilities once grew to 570,000 entries after 858 Hooker lines (about 250 MB)."""
+KEY_LIMIT = 4 * CACHE_LIMIT
+"""Label contexts a label scorer remembers the row of (each a reference to one of its rows,
+about 200 bytes: some 13 MB in all). Most contexts a beam search meets were never seen in
+training and share the row of a shorter one, so there are about twice as many as rows."""
 
 
 LANGUAGE_LM_FILE = re.compile(r"lm-[A-Za-z0-9_-]+\.json\.gz")
@@ -130,6 +134,16 @@ class CharNgramLM:
         ctx = (BOS * (self.order - 1) + context)[-(self.order - 1):] if self.order > 1 else ""
         return self._distribution(ctx)
 
+    def seen_context(self, context: str) -> str:
+        """The longest end of ``context``'s last order-1 characters that the LM has counts
+        after (\"\" at least): the context whose distribution it is. An unseen context backs off
+        to one character less, so all contexts with the same seen end share one distribution."""
+        ctx = (BOS * (self.order - 1) + context)[-(self.order - 1):] if self.order > 1 else ""
+        for k in range(len(ctx)):
+            if ctx[k:] in self._rows:
+                return ctx[k:]
+        return ""
+
     def _distribution(self, ctx: str) -> np.ndarray:
         cached = self._cache.get(ctx)
         if cached is not None:
@@ -233,26 +247,34 @@ class CharNgramLM:
 class CharLabelScorer:
     """A character LM on CTC labels (1 + index into ``charset``; 0 is the blank): called with
     a prefix and a label, log P(label | prefix); ``row(prefix)``, every label's at once (beam
-    search extends a prefix by several labels). Rows are memoised per context of the last
-    order-1 labels (8 bytes a value, CACHE_LIMIT rows at most); a charset character the LM
-    never saw gets its "outside the vocabulary" share."""
+    search extends a prefix by several labels). Rows are memoised per seen context
+    (``CharNgramLM.seen_context``; 8 bytes a value, CACHE_LIMIT rows at most), and which row
+    belongs to a context of the last order-1 labels (KEY_LIMIT at most); a charset character
+    the LM never saw gets its "outside the vocabulary" share."""
 
     def __init__(self, lm: CharNgramLM, charset: list[str]) -> None:
         self.lm, self.charset = lm, list(charset)
         self._columns = np.array([lm.index.get(c, len(lm.vocab)) for c in charset] or [0])
         self._keep = lm.order - 1
-        self.rows: dict[tuple[int, ...], np.ndarray] = {}
+        self.rows: dict[tuple[int, ...], np.ndarray] = {}  # label context -> its row
+        self._seen: dict[str, np.ndarray] = {}  # seen context -> its row
 
     def row(self, prefix: tuple[int, ...]) -> np.ndarray:
         """log P(label | prefix) of every label, at ``[label - 1]`` (read-only, memoised)."""
         key = prefix[-self._keep:] if self._keep else ()
         got = self.rows.get(key)
         if got is None:
-            if len(self.rows) >= CACHE_LIMIT:
+            ctx = self.lm.seen_context("".join(self.charset[i - 1] for i in key))
+            got = self._seen.get(ctx)
+            if got is None:
+                if len(self._seen) >= CACHE_LIMIT:
+                    self._seen.clear()
+                dist = self.lm._distribution(ctx)
+                got = self._seen[ctx] = np.log(np.maximum(dist[self._columns], 1e-12))
+                got.flags.writeable = False
+            if len(self.rows) >= KEY_LIMIT:
                 self.rows.clear()
-            dist = self.lm.distribution("".join(self.charset[i - 1] for i in key))
-            got = self.rows[key] = np.log(np.maximum(dist[self._columns], 1e-12))
-            got.flags.writeable = False
+            self.rows[key] = got
         return got
 
     def __call__(self, prefix: tuple[int, ...], label: int) -> float:

@@ -178,12 +178,34 @@ def test_char_lm_distributions_follow_the_formula(order: int, monkeypatch) -> No
 def test_label_scorer_rows_stay_bounded(monkeypatch) -> None:
     from engine.recognition import lm as lm_module
 
-    monkeypatch.setattr(lm_module, "CACHE_LIMIT", 4)
+    monkeypatch.setattr(lm_module, "CACHE_LIMIT", 3)
+    monkeypatch.setattr(lm_module, "KEY_LIMIT", 4)
     lm = lm_module.CharNgramLM.train(["abab abba"], list("ab "), order=3)
     score = lm.label_scorer(list("ab "))
     first = [score(p, 1) for p in itertools.product((1, 2, 3), repeat=2)]
-    assert 0 < len(score.rows) <= 4
+    assert 0 < len(score.rows) <= 4 and 0 < len(score._seen) <= 3
     assert [score(p, 1) for p in itertools.product((1, 2, 3), repeat=2)] == first
+
+
+def test_contexts_share_the_row_of_their_seen_end() -> None:
+    """An unseen context's distribution is exactly that of its longest seen end (so the
+    label scorer may keep one row for both), and the scorer's rows are the LM's."""
+    from engine.recognition import lm as lm_module
+
+    lm = lm_module.CharNgramLM.train(["abab abba baab", "bbaa ab"], list("ab "), order=4)
+    score = lm.label_scorer(list("ab "))
+    ends = set()
+    for n in range(5):
+        for ctx in map("".join, itertools.product("ab ", repeat=n)):
+            end = lm.seen_context(ctx)
+            ends.add(end)
+            padded = (lm_module.BOS * 3 + ctx)[-3:]
+            assert padded.endswith(end) and (end in lm._rows or end == "")
+            assert all(padded[k:] not in lm._rows for k in range(len(padded) - len(end)))
+            assert np.array_equal(lm.distribution(ctx), lm._distribution(end))
+            labels = tuple("ab ".index(c) + 1 for c in ctx)
+            assert np.array_equal(score.row(labels), np.log(lm.distribution(ctx)[[0, 1, 2]]))
+    assert len(ends) < len(score.rows) and len(score._seen) == len(ends)
 
 
 def test_label_scorer_is_the_lm_on_labels() -> None:
