@@ -109,7 +109,10 @@ class CharNgramLM:
             for i in range(order - 1, len(seq)):
                 for k in range(order):
                     counts[seq[i - k:i]][seq[i]] += 1
-        kept = {ctx: {c: n for c, n in nxt.items() if n >= min_count or len(ctx) == 0}
+        # ``min_count`` prunes only the longest contexts: pruning the shorter ones too (as
+        # before session 19) read val Hooker 14.65 / Poilus 23.77 % against 14.44 / 23.00 %
+        # (phase 12, weights tuned for each; val cross-entropy 3.30 -> 2.80 bits on Poilus)
+        kept = {ctx: {c: n for c, n in nxt.items() if n >= min_count or len(ctx) < order - 1}
                 for ctx, nxt in counts.items()}
         return cls(order, list(vocab), {c: n for c, n in kept.items() if n})
 

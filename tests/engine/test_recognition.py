@@ -632,3 +632,16 @@ def test_text_log_prob_is_the_sum_of_the_character_log_probs() -> None:
     text = "abba b"
     assert lm.text_log_prob(text) == pytest.approx(sum(lm.log_prob(text[:i], c) for i, c in enumerate(text)))
     assert lm.text_log_prob("") == 0.0
+
+
+def test_char_lm_min_count_prunes_only_the_longest_contexts() -> None:
+    """Counts below ``min_count`` are dropped after full-length contexts only: the shorter
+    contexts the LM backs off to keep every count (pruning them too read val worse)."""
+    from engine.recognition.lm import CharNgramLM
+
+    lm = CharNgramLM.train(["abc abd", "abc"], list("abcd "), order=3, min_count=2)
+    counts = lm.counts
+    assert counts["b"] == {"c": 2, "d": 1}  # a shorter context keeps its single "d"
+    assert counts[""]["d"] == 1
+    assert counts["ab"] == {"c": 2}  # a full-length one drops it
+    assert lm.prob("ab", "d") < lm.prob("xb", "d")  # unseen "xb" backs off to "b", which saw "d"
