@@ -134,14 +134,17 @@ class CharNgramLM:
         """P(· | last order-1 characters of context) over ``vocab`` plus one last slot for any
         character outside it. Beam search asks for several characters after the same context,
         so the whole row is computed at once (and memoised, each shorter context too)."""
-        ctx = (BOS * (self.order - 1) + context)[-(self.order - 1):] if self.order > 1 else ""
-        return self._distribution(ctx)
+        return self._distribution(self._context(context))
+
+    def _context(self, context: str) -> str:
+        """The last order-1 characters of ``context``, start-of-line symbols before a short one."""
+        return (BOS * (self.order - 1) + context)[-(self.order - 1):] if self.order > 1 else ""
 
     def seen_context(self, context: str) -> str:
         """The longest end of ``context``'s last order-1 characters that the LM has counts
         after (\"\" at least): the context whose distribution it is. An unseen context backs off
         to one character less, so all contexts with the same seen end share one distribution."""
-        ctx = (BOS * (self.order - 1) + context)[-(self.order - 1):] if self.order > 1 else ""
+        ctx = self._context(context)
         for k in range(len(ctx)):
             if ctx[k:] in self._rows:
                 return ctx[k:]
