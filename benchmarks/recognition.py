@@ -35,16 +35,18 @@ from engine.metrics import ErrorRates, error_kinds  # noqa: E402
 COLLECTIONS = ("hooker", "poilus")
 
 
-def cut_val_lines(data: Path, height: int, max_lines: int | None) -> dict:
-    """{"images": [...], "texts": [...], "collections": [...], "pages": [...], "cut_s": seconds}."""
+def cut_val_lines(data: Path, height: int, max_lines: int | None, split: str = "val") -> dict:
+    """{"images": [...], "texts": [...], "collections": [...], "pages": [...], "cut_s": seconds}
+    of the lines of each collection's ``split`` pages (``split_<split>.txt``; val by default,
+    train for calibration data that must not be val's), ``max_lines`` spread evenly over them."""
     from engine.formats import read_document
     from engine.imaging import load_image
     from engine.recognition.lines import cut_lines
 
     images, texts, colls, pages, t0 = [], [], [], [], time.perf_counter()
     for coll in COLLECTIONS:
-        listing = data / coll / "split_val.txt"
-        for name in listing.read_text().split():
+        listing = data / coll / f"split_{split}.txt"
+        for name in (n.strip() for n in listing.read_text().splitlines() if n.strip()):
             page = read_document(listing.parent / name)
             lines = [ln for ln in page.lines() if ln.text.strip()]
             for ln, img in zip(lines, cut_lines(page, load_image(page.image_path()), height,

@@ -89,14 +89,19 @@ class OnnxLineModel:
                              if h > self.height else cv2.INTER_LINEAR)
         return img
 
-    def run(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """Log-posteriors (frames, classes) of each prepared line image, one batch."""
+    def inputs(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """The network's inputs for one batch of prepared line images: ink as 1, padded on
+        the right to a multiple of the width factor, and each line's own width."""
         widths = [im.shape[1] for im in images]
         wmax = -(-max(widths) // self.width_factor) * self.width_factor
         batch = np.zeros((len(images), 1, self.height, wmax), np.float32)
         for k, im in enumerate(images):
             batch[k, 0, :, : im.shape[1]] = 1.0 - im.astype(np.float32) / 255.0
-        out = self.session.run(None, {"image": batch,
-                                      "widths": np.asarray(widths, dtype=np.int64)})[0]
+        return {"image": batch, "widths": np.asarray(widths, dtype=np.int64)}
+
+    def run(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Log-posteriors (frames, classes) of each prepared line image, one batch."""
+        widths = [im.shape[1] for im in images]
+        out = self.session.run(None, self.inputs(images))[0]
         frames = [max(1, -(-w // self.width_factor)) for w in widths]
         return [out[k, :n] for k, n in enumerate(frames)]
