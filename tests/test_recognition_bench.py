@@ -1,0 +1,43 @@
+"""benchmarks/recognition.py's line cutting: each collection's split list is read a page name
+a line (page names may hold spaces) and ``max_lines`` spreads the lines evenly."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO.parent / "shared" / "data" / "kraken-sample"
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("recognition_bench",
+                                                  REPO / "benchmarks" / "recognition.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not SAMPLE.is_dir(), reason="no ../shared/data/kraken-sample")
+def test_split_lists_with_spaces_in_page_names(tmp_path: Path) -> None:
+    bench = load_benchmark()
+    xml = next(SAMPLE.glob("*.xml"))
+    for coll in bench.COLLECTIONS:
+        folder = tmp_path / coll
+        folder.mkdir()
+        shutil.copy(xml.with_suffix(".jpg"), folder)  # (the XML names its image)
+        shutil.copy(xml, folder / "a page (1).xml")
+        (folder / "split_train.txt").write_text("a page (1).xml\n\n")
+    cut = bench.cut_val_lines(tmp_path, 48, None, split="train")
+    n = len(cut["images"]) // len(bench.COLLECTIONS)
+    assert n > 10 and cut["collections"] == [c for c in bench.COLLECTIONS for _ in range(n)]
+    assert all(im.shape[0] == 48 for im in cut["images"]) and all(cut["texts"])
+    assert set(cut["pages"]) == {f"{c}/a page (1).xml" for c in bench.COLLECTIONS}
+    few = bench.cut_val_lines(tmp_path, 48, 5, split="train")
+    assert len(few["images"]) == 5 and few["texts"][0] == cut["texts"][0]
+    assert few["texts"][-1] == cut["texts"][-1]
+    with pytest.raises(FileNotFoundError):
+        bench.cut_val_lines(tmp_path, 48, None)  # no val lists here
