@@ -3,7 +3,6 @@ writes kraken's ``path`` format (PNG + .gt.txt, manifests) from the engine's cut
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -13,16 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmark_modules import load_benchmark
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "kraken.sh"
 
 
 def load_helper():
-    spec = importlib.util.spec_from_file_location("kraken_lines",
-                                                  REPO / "benchmarks" / "kraken_lines.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("kraken_lines")
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")

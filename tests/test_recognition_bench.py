@@ -3,27 +3,20 @@ a line (page names may hold spaces) and ``max_lines`` spreads the lines evenly."
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
 import pytest
 
+from benchmark_modules import load_benchmark
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "kraken-sample"
 
 
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("recognition_bench",
-                                                  REPO / "benchmarks" / "recognition.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.skipif(not SAMPLE.is_dir(), reason="no ../shared/data/kraken-sample")
 def test_split_lists_with_spaces_in_page_names(tmp_path: Path) -> None:
-    bench = load_benchmark()
+    bench = load_benchmark("recognition")
     xml = next(SAMPLE.glob("*.xml"))
     for coll in bench.COLLECTIONS:
         folder = tmp_path / coll
