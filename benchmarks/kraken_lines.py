@@ -5,7 +5,7 @@ Two interpreters run this file, so it imports only the standard library at the t
 project venv (``.venv``), needs ``engine``/``training``:
     export  --out DIR --height H [--finetune-lines N ...]   line images + .gt.txt for ketos
     budget                                                  minutes our model trained
-    ours    --out JSON [--threads 2]                        our val CER and lines/s, same lines
+    ours    --out JSON [--threads 2] [--model DIR]          our val CER and lines/s, same lines
     score   --hyp JSON                                      CER (our metric) of kraken's texts
 
 kraken venv (``runs/kraken/venv``), needs ``kraken``:
@@ -112,16 +112,18 @@ def our_training_seconds(card: dict) -> float:
     return round(float(training.get("cpu_time_s", 0.0)) + float(init.get("cpu_time_s", 0.0)), 1)
 
 
-def our_figures(threads: int, height_cache: Path, max_lines: int = 0) -> dict:
-    """Our bundled model on the same val lines (its own input height): CER per collection,
-    greedy, and lines/s with ``threads`` ONNX Runtime threads (after an 8-line warm-up)."""
+def our_figures(threads: int, height_cache: Path, max_lines: int = 0,
+                model_dir: Path | None = None) -> dict:
+    """Our model (default: the bundled one; e.g. a run trained from scratch for as long as
+    kraken) on the same val lines (its own input height): CER per collection, greedy, and
+    lines/s with ``threads`` ONNX Runtime threads (after an 8-line warm-up)."""
     sys.path.insert(0, str(REPO))
     from engine.metrics import ErrorRates
     from engine.models import default_model_dir, load_card
     from engine.recognition import Recognizer
     from training.data import load_lines
 
-    model = default_model_dir()
+    model = model_dir or default_model_dir()
     card = load_card(model)
     rec = Recognizer(model, "cpu", beam=1, threads=threads)
     out: dict = {"model": card["name"], "version": card.get("version"), "threads": threads,
@@ -293,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-lines", type=int, default=0)
     p.add_argument("--cache-dir", type=Path, default=REPO / "runs" / "cache")
+    p.add_argument("--model", type=Path, help="model folder (default: the bundled model)")
     sub.add_parser("budget", help="minutes our bundled model trained (default kraken budget)")
     p = sub.add_parser("score")
     p.add_argument("--hyp", type=Path, required=True)
@@ -315,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                               eval_lines=args.eval_lines)
         print(json.dumps(summary))
     elif args.cmd == "ours":
-        figures = our_figures(args.threads, args.cache_dir, args.max_lines)
+        figures = our_figures(args.threads, args.cache_dir, args.max_lines, args.model)
         args.out.write_text(json.dumps(figures))
         print(json.dumps(figures))
     elif args.cmd == "budget":
