@@ -85,9 +85,10 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="keep the quantized folders here")
     args = parser.parse_args()
     from engine.models import default_model_dir
+    from training.data import shared_data_dir
 
     model = (args.model or default_model_dir()).resolve()
-    data = Path(os.environ.get("HTRJAND_SHARED_DATA", REPO.parent / "shared" / "data"))
+    data = shared_data_dir()
     with tempfile.TemporaryDirectory() as tmp:
         out = args.keep or Path(tmp)
         out.mkdir(parents=True, exist_ok=True)

@@ -42,12 +42,13 @@ def cut_val_lines(data: Path, height: int, max_lines: int | None, split: str = "
     from engine.formats import read_document
     from engine.imaging import load_image
     from engine.recognition.lines import cut_lines
+    from training.data import split_pages
 
     images, texts, colls, pages, t0 = [], [], [], [], time.perf_counter()
     for coll in COLLECTIONS:
-        listing = data / coll / f"split_{split}.txt"
-        for name in (n.strip() for n in listing.read_text().splitlines() if n.strip()):
-            page = read_document(listing.parent / name)
+        for path in split_pages(coll, split, data):  # (one page name a line; names may hold spaces)
+            name = path.relative_to(data / coll).as_posix()
+            page = read_document(path)
             lines = [ln for ln in page.lines() if ln.text.strip()]
             for ln, img in zip(lines, cut_lines(page, load_image(page.image_path()), height,
                                                 lines)):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmark_modules import load_benchmark
+from engine.errors import HtrError
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "kraken-sample"
@@ -32,5 +33,5 @@ def test_split_lists_with_spaces_in_page_names(tmp_path: Path) -> None:
     few = bench.cut_val_lines(tmp_path, 48, 5, split="train")
     assert len(few["images"]) == 5 and few["texts"][0] == cut["texts"][0]
     assert few["texts"][-1] == cut["texts"][-1]
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(HtrError, match="no split list"):
         bench.cut_val_lines(tmp_path, 48, None)  # no val lists here

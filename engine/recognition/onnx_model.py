@@ -101,7 +101,7 @@ class OnnxLineModel:
 
     def run(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Log-posteriors (frames, classes) of each prepared line image, one batch."""
-        widths = [im.shape[1] for im in images]
-        out = self.session.run(None, self.inputs(images))[0]
-        frames = [max(1, -(-w // self.width_factor)) for w in widths]
+        feeds = self.inputs(images)
+        out = self.session.run(None, feeds)[0]
+        frames = [max(1, -(-int(w) // self.width_factor)) for w in feeds["widths"]]
         return [out[k, :n] for k, n in enumerate(frames)]
