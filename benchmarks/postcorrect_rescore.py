@@ -39,8 +39,8 @@ def read_nbest(recognizer, lines, n: int) -> list[list[tuple[str, float]]]:
     out: list[list[tuple[str, float]]] = [[] for _ in range(len(lines))]
     for idx in pages.values():
         language = recognizer.language_of([posteriors[i] for i in idx])
-        for i in idx:
-            out[i] = recognizer.nbest(posteriors[i], language, n)
+        for i, found in zip(idx, recognizer.nbest_lines([posteriors[i] for i in idx], language, n)):
+            out[i] = found
     return out
 
 

@@ -90,7 +90,7 @@ def run_backend(backend: str, model: Path, lines_file: Path, threads: int, beam:
 
         rec = Recognizer(model, "cpu", beam=beam, threads=threads)
         rec.recognize_images(images[:8])  # warm-up
-        rec._decode, rec.language_of = timed(rec._decode), timed(rec.language_of)
+        rec._decode_lines, rec.language_of = timed(rec._decode_lines), timed(rec.language_of)
         t0 = time.perf_counter()
         texts = [r.text for r in rec.recognize_images(images, pages=pages)]
     else:

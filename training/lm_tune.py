@@ -200,7 +200,7 @@ def with_word_lm(rec: Recognizer, language: LanguageLM, train_texts: list[str],
     at. The n-best readings are computed once; each trial only reranks them."""
     words_lm = WordBigramLM.train(train_texts)
     rec.languages = [language]
-    ranked = [rec.nbest(lp, language, WORD_NBEST) for lp in posteriors]
+    ranked = rec.nbest_lines(posteriors, language, WORD_NBEST)
 
     def cer(weight: float, bonus: float) -> float:
         rates = ErrorRates()

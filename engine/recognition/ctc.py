@@ -51,53 +51,128 @@ def beam_nbest(log_probs: np.ndarray, beam: int = 8, n: int = 8, prune: float = 
     """The ``n`` best labellings of the prefix beam search (see :func:`beam_decode`), best
     first, each with its fused score (CTC log-probability + LM and length terms): the
     alternatives a rescorer may choose from. Labellings of probability 0 are never listed.
+    One line of :func:`beam_nbest_lines`."""
+    return beam_nbest_lines([log_probs], beam, n, prune, lm, lm_weight, length_bonus)[0]
 
-    Each frame's step scores every prefix of the beam and every extension at once (numpy
-    arrays); prefixes are nodes of a trie, made only for the extensions that enter the beam.
-    With ``lm.row(prefix)`` (the LM's log-probabilities of every label, ``[label - 1]``) a
-    prefix's LM row is fetched once, not once per label."""
-    rows = np.asarray(log_probs, dtype=np.float64)
+
+def beam_nbest_lines(lines: list[np.ndarray], beam: int = 8, n: int = 8, prune: float = 1e-3,
+                     lm: LabelScorer | None = None, lm_weight: float = 0.0,
+                     length_bonus: float = 0.0) -> list[list[tuple[list[int], float]]]:
+    """:func:`beam_nbest` of several lines (frame posteriors with the same classes) searched
+    side by side: each line's answer is exactly what it gets alone.
+
+    Each frame's step scores every prefix of every line's beam and every extension at once
+    (numpy arrays of lines x beam x labels, each line's labels those above ``prune`` in its
+    frame, padded): the per-step cost of numpy calls, most of a line's decoding time when
+    searched alone, is shared by the lines. Prefixes are nodes of one trie (a prefix's LM
+    and length terms do not depend on its line), made only for the extensions that enter a
+    beam; with ``lm.row(prefix)`` a prefix's LM row is fetched once, not once per label.
+    Frames where only blank passes the pruning leave every line's ranks unchanged and are
+    stepped over in one addition."""
+    rows = [np.asarray(lp, dtype=np.float64) for lp in lines]
+    if not rows:
+        return []
     width, log_prune = max(1, beam), math.log(prune)
-    trie = _PrefixTrie(lm, lm_weight, rows.shape[1] - 1)
-    ids = np.zeros(1, np.int64)  # the beam's trie nodes, and their path log-probabilities
-    pb, pnb = np.zeros(1), np.full(1, -np.inf)  # ending in blank / in their last label
-    sure = _sure_blanks(rows, log_prune)
-    t = 0
-    while t < len(rows):
-        if sure[t]:  # sure blanks: every prefix only ends in blank, ranks unchanged
-            end = t + 1
-            while end < len(rows) and sure[end]:
-                end += 1
-            pb, pnb = np.logaddexp(pb, pnb) + rows[t:end, BLANK].sum(), np.full(len(ids), -np.inf)
-            t = end
-            continue
-        row = rows[t]
-        t += 1
-        cands = np.flatnonzero(row > log_prune)
-        if not len(cands):
-            cands = row.argmax(keepdims=True)
-        labels = cands[cands != BLANK]
-        lp = row[labels]
-        total = np.logaddexp(pb, pnb)
-        # the beam's own prefixes: a blank, or their last label once more (no blank between)
-        stay_pb = total + row[BLANK] if cands[0] == BLANK else np.full(len(ids), -np.inf)
-        repeat = trie.last[ids][:, None] == labels[None, :]  # (beam, labels)
-        stay_pnb = np.where(repeat.any(1), pnb + (repeat * lp).sum(1), -np.inf)
-        # each prefix extended by each label (a repeated label needs a blank in between)
-        ext = np.where(repeat, pb[:, None], total[:, None]) + lp[None, :]
-        js, at, slot = trie.extensions_in(ids, labels)  # adds to the prefix it already is
-        if len(js):
-            stay_pnb[js] = np.logaddexp(stay_pnb[js], ext[at, slot])
-            ext[at, slot] = -np.inf
-        fused = trie.fused[ids]
-        grown = fused[:, None] + trie.steps(ids, labels) + length_bonus  # extensions' LM + length
-        keep = _top(np.concatenate([np.logaddexp(stay_pb, stay_pnb) + fused,
-                                    (ext + grown).ravel()]), width)
-        ids = trie.kept(ids, labels, keep, grown)
-        pb = np.concatenate([stay_pb, np.full(ext.size, -np.inf)])[keep]
-        pnb = np.concatenate([stay_pnb, ext.ravel()])[keep]
+    n_lines, n_classes = len(rows), rows[0].shape[1]
+    trie = _PrefixTrie(lm, lm_weight, n_classes - 1)
+    ids = np.zeros((n_lines, width), np.int64)  # each line's beam: trie nodes (0 where empty),
+    pb = np.full((n_lines, width), -np.inf)  # path log-probabilities ending in blank
+    pnb = np.full((n_lines, width), -np.inf)  # and in their last label (-inf: no prefix)
+    pb[:, 0] = 0.0
+    steps, skips = _schedule(rows, log_prune)
+    for t in range(len(steps)):
+        for b, blanks in skips[t]:  # a run of sure blanks: every prefix only ends in blank
+            pb[b] = np.logaddexp(pb[b], pnb[b]) + blanks
+            pnb[b] = -np.inf
+        if len(steps[t]):
+            at = steps[t]
+            ids[at], pb[at], pnb[at] = _step(trie, np.stack([rows[b][t] for b in at.tolist()]),
+                                             ids[at], pb[at], pnb[at], width, log_prune,
+                                             length_bonus)
     score = np.logaddexp(pb, pnb) + trie.fused[ids]
-    return [(trie.labels(int(ids[i])), float(score[i])) for i in _top(score, max(1, n)).tolist()]
+    return [[(trie.labels(int(ids[b, i])), float(score[b, i]))
+             for i in _top(score[b], max(1, n)).tolist()] for b in range(n_lines)]
+
+
+def _schedule(rows: list[np.ndarray], log_prune: float
+              ) -> tuple[list[np.ndarray], list[list[tuple[int, float]]]]:
+    """For each frame: the lines that take a full step there, and the lines where a run of
+    sure blanks starts, each with the run's summed blank log-probability."""
+    n_frames = max(len(r) for r in rows)
+    stepping: list[list[int]] = [[] for _ in range(n_frames)]
+    skips: list[list[tuple[int, float]]] = [[] for _ in range(n_frames)]
+    for b, line in enumerate(rows):
+        sure = _sure_blanks(line, log_prune)
+        t = 0
+        while t < len(line):
+            if sure[t]:
+                end = t + 1
+                while end < len(line) and sure[end]:
+                    end += 1
+                skips[t].append((b, float(line[t:end, BLANK].sum())))
+                t = end
+            else:
+                stepping[t].append(b)
+                t += 1
+    return [np.asarray(s, np.int64) for s in stepping], skips
+
+
+def _step(trie: "_PrefixTrie", row: np.ndarray, ids: np.ndarray, pb: np.ndarray,
+          pnb: np.ndarray, width: int, log_prune: float, length_bonus: float
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One frame of the prefix beam search for some lines: ``row`` (lines, classes) their
+    frame's log-posteriors; ``ids``, ``pb``, ``pnb`` (lines, width) their beams. Returns the
+    new beams, best first, empty slots at the end."""
+    (n_lines, beam), ar = ids.shape, np.arange(len(row))[:, None]
+    above = row > log_prune
+    above[ar[:, 0], row.argmax(1)] |= ~above.any(1)  # none above it: the most probable
+    blank_in = above[:, BLANK].copy()
+    above[:, BLANK] = False
+    n_labels = int(above.sum(1).max())
+    order = np.argsort(~above, axis=1, kind="stable")[:, :n_labels]  # labels in ascending order
+    real = above[ar, order]  # (lines, labels): padding is False
+    labels = np.where(real, order, 1)  # (padding reads label 1, at probability 0)
+    lp = np.where(real, row[ar, order], -np.inf)
+    total = np.logaddexp(pb, pnb)
+    live = total > -np.inf  # the slots that hold a prefix
+    # the beam's own prefixes: a blank, or their last label once more (no blank between)
+    stay_pb = np.where(blank_in[:, None], total + row[:, BLANK][:, None], -np.inf)
+    repeat = (trie.last[ids][:, :, None] == labels[:, None, :]) & real[:, None, :]
+    stay_pnb = np.where(repeat.any(2), pnb + np.where(repeat, lp[:, None, :], 0.0).sum(2), -np.inf)
+    # each prefix extended by each label (a repeated label needs a blank in between)
+    ext = np.where(repeat, pb[:, :, None], total[:, :, None]) + lp[:, None, :]
+    # an extension that is already a prefix of the beam adds to it
+    is_child = ((trie.parent[ids][:, :, None] == ids[:, None, :]) & live[:, None, :]
+                & ((ids != 0) & live)[:, :, None])  # [line, j, i]: ids[j]'s parent is ids[i]
+    line, j = np.nonzero(is_child.any(2) & repeat.any(2))
+    if len(line):
+        i, k = is_child[line, j].argmax(1), repeat[line, j].argmax(1)
+        stay_pnb[line, j] = np.logaddexp(stay_pnb[line, j], ext[line, i, k])
+        ext[line, i, k] = -np.inf
+    fused = trie.fused[ids]
+    stays = np.logaddexp(stay_pb, stay_pnb) + fused
+    grown = fused[:, :, None] + trie.steps(ids, labels, live) + length_bonus  # LM + length
+    score = np.concatenate([stays, (ext + grown).reshape(n_lines, beam * n_labels)], axis=1)
+    keep = np.argsort(-score, axis=1, kind="stable")[:, :width]  # ties: the earlier
+    kept = score[ar, keep] > -np.inf
+    stay = np.minimum(keep, beam - 1)  # (the beam's slot, for the candidates that stay)
+    new_ids = ids[ar, stay]
+    for b, pos in zip(*np.nonzero(kept & (keep >= beam))):
+        q = int(keep[b, pos]) - beam
+        i, k = divmod(q, n_labels)
+        new_ids[b, pos] = trie.child(int(ids[b, i]), int(labels[b, k]), float(grown[b, i, k]))
+    stays_here = kept & (keep < beam)
+    grew = (ext.reshape(n_lines, beam * n_labels)[ar, np.maximum(keep - beam, 0)] if n_labels
+            else np.full(keep.shape, -np.inf))  # (a stepped frame has a label; kept safe)
+    got = (np.where(kept, new_ids, 0), np.where(stays_here, stay_pb[ar, stay], -np.inf),
+           np.where(stays_here, stay_pnb[ar, stay], np.where(kept, grew, -np.inf)))
+    if keep.shape[1] == width:
+        return got
+    out = (np.zeros((n_lines, width), np.int64), np.full((n_lines, width), -np.inf),
+           np.full((n_lines, width), -np.inf))
+    for arr, part in zip(out, got):
+        arr[:, :keep.shape[1]] = part
+    return out
 
 
 def _sure_blanks(rows: np.ndarray, log_prune: float) -> np.ndarray:
@@ -119,11 +194,12 @@ def _top(score: np.ndarray, k: int) -> np.ndarray:
 class _PrefixTrie:
     """The prefixes beam search has kept: node 0 is the empty prefix, each other node its
     parent's prefix and one more label, with its fused score (the LM and length terms of its
-    labels, summed as it was made) and, once it has been in the beam, its weighted LM row."""
+    labels, summed as it was made) and, once it has been in a beam, its weighted LM row."""
 
     def __init__(self, lm: LabelScorer | None, lm_weight: float, n_labels: int) -> None:
         self.lm, self.lm_weight = lm, lm_weight
         self._row = getattr(lm, "row", None)
+        self._rows_of = getattr(lm, "rows_of", None)  # several prefixes' rows at once
         self._kids: dict[tuple[int, int], int] = {}  # (parent, label) -> node
         self._paths: list[tuple[int, ...]] = [()]
         self.parent = np.zeros(64, np.int64)
@@ -134,36 +210,29 @@ class _PrefixTrie:
         self._lm_rows = np.zeros((64 if self._row is not None else 0, n_labels))
         self._has_row = np.zeros(64, dtype=bool)
 
-    def extensions_in(self, ids: np.ndarray, labels: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(j, i, k) arrays: each prefix ``ids[j]`` of the beam that is ``ids[i]`` + ``labels[k]``."""
-        at = (self.parent[ids][:, None] == ids[None, :]) & (ids != 0)[:, None]
-        slot = self.last[ids][:, None] == labels[None, :]
-        js = np.flatnonzero(at.any(1) & slot.any(1))
-        return js, at[js].argmax(1), slot[js].argmax(1)
-
-    def steps(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """``lm_weight`` * log P_LM(label | prefix) for each prefix (rows) and label (columns)."""
+    def steps(self, ids: np.ndarray, labels: np.ndarray, live: np.ndarray) -> np.ndarray:
+        """``lm_weight`` * log P_LM(label | prefix) for each line's prefixes ``ids`` (lines,
+        beam; ``live`` the slots that hold one) and labels (lines, labels): (lines, beam,
+        labels); 0 for empty slots."""
         if self.lm is None:
-            return np.zeros((len(ids), len(labels)))
+            return np.zeros(ids.shape + labels.shape[1:])
         if self._row is None:  # a plain scorer: one call per label
-            return self.lm_weight * np.array([[self.lm(self._paths[node], c)
-                                               for c in labels.tolist()] for node in ids.tolist()])
-        for node in ids[~self._has_row[ids]].tolist():
-            self._lm_rows[node] = self.lm_weight * self._row(self._paths[node])
-            self._has_row[node] = True
-        return self._lm_rows[ids[:, None], labels[None, :] - 1]
-
-    def kept(self, ids: np.ndarray, labels: np.ndarray, keep: np.ndarray,
-             grown: np.ndarray) -> np.ndarray:
-        """The nodes of the candidates ``keep`` indexes: the beam's ``ids`` (indices below
-        ``len(ids)``), then each prefix × label extension, made with its ``grown`` score."""
-        out = ids[np.minimum(keep, len(ids) - 1)]
-        for pos in np.flatnonzero(keep >= len(ids)).tolist():
-            q = int(keep[pos]) - len(ids)
-            out[pos] = self.child(int(ids[q // len(labels)]), int(labels[q % len(labels)]),
-                                  float(grown.flat[q]))
-        return out
+            out = np.zeros(ids.shape + labels.shape[1:])
+            for b, i in zip(*np.nonzero(live)):
+                node = int(ids[b, i])
+                out[b, i] = [self.lm_weight * self.lm(self._paths[node], c)
+                             for c in labels[b].tolist()]
+            return out
+        nodes = np.unique(ids[live & ~self._has_row[ids]])
+        if len(nodes):
+            if self._rows_of is not None:  # all at once
+                self._lm_rows[nodes] = self.lm_weight * self._rows_of(
+                    [self._paths[node] for node in nodes.tolist()])
+            else:
+                for node in nodes.tolist():
+                    self._lm_rows[node] = self.lm_weight * self._row(self._paths[node])
+            self._has_row[nodes] = True
+        return self._lm_rows[ids[:, :, None], labels[:, None, :] - 1]
 
     def child(self, parent: int, label: int, fused: float) -> int:
         """The node of ``parent``'s prefix + ``label`` (made, with ``fused``, if new)."""

@@ -32,6 +32,12 @@ about 200 bytes: some 13 MB in all). Most contexts a beam search meets were neve
 training and share the row of a shorter one, so there are about twice as many as rows."""
 
 
+FEW_CONTEXTS = 6
+"""Up to this many contexts, ``distributions`` works them out one by one (``_distribution``):
+its numpy calls per context length cost more than the recursion for a few (a line decoded
+alone asks for about 5 new ones a frame)."""
+
+
 LANGUAGE_LM_FILE = re.compile(r"lm-[A-Za-z0-9_-]+\.json\.gz")
 """The names a per-language LM may have in a model folder (``language_lm_file`` makes them)."""
 
@@ -173,6 +179,58 @@ class CharNgramLM:
         self._cache[ctx] = p
         return p
 
+    def distributions(self, contexts: list[str]) -> list[np.ndarray]:
+        """``_distribution`` of several contexts (each at most order-1 characters) at once,
+        the same arrays value for value: each context and its shorter ends not yet memoised
+        are worked out a length at a time, all contexts of one length in a few numpy calls
+        (beam search asks for dozens of new contexts a frame across a page's lines)."""
+        if len(contexts) <= FEW_CONTEXTS:  # one at a time is cheaper
+            return [self._distribution(c) for c in contexts]
+        made: dict[str, np.ndarray] = {}  # memoised before (``_distribution("")`` may clear them)
+        todo: dict[str, None] = {}  # (ordered, without repeats)
+        by_length: dict[int, list[str]] = {}
+        for ctx in contexts:
+            while ctx not in todo and ctx not in made:
+                held = self._cache.get(ctx)
+                if held is not None:
+                    made[ctx] = held
+                    break
+                todo[ctx] = None
+                by_length.setdefault(len(ctx), []).append(ctx)
+                if not ctx:
+                    break
+                ctx = ctx[1:]
+        for length, group in sorted(by_length.items()):
+            if not length:
+                made[""] = self._distribution("")
+                continue
+            lower = [made[c[1:]] for c in group]
+            rows = [self._rows.get(c) for c in group]
+            seen = [k for k, r in enumerate(rows) if r is not None]
+            for k, ctx in enumerate(group):
+                if rows[k] is None:  # unseen: the lower order's distribution itself
+                    made[ctx] = lower[k]
+            if not seen:
+                continue
+            r = np.array([rows[k] for k in seen], np.int64)
+            block = self._backoff[r][:, None] * np.stack([lower[k] for k in seen])
+            a, b = self._starts[r], self._starts[r + 1]
+            counts = b - a
+            at = np.repeat(a - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) \
+                + np.arange(int(counts.sum()))  # every count of those rows, row after row
+            block[np.repeat(np.arange(len(r)), counts), self._chars[at]] += self._shares[at]
+            block.flags.writeable = False
+            for k, p in zip(seen, block):
+                made[group[k]] = p
+        out = [made[c] for c in contexts]
+        for ctx in todo:  # memoised (bounded, as ``_distribution`` does)
+            p = made[ctx]
+            if ctx not in self._cache:
+                if len(self._cache) >= CACHE_LIMIT:
+                    self._cache.clear()
+                self._cache[ctx] = p
+        return out
+
     def prob(self, context: str, char: str) -> float:
         """Interpolated P(char | last order-1 characters of context)."""
         return float(self.distribution(context)[self.index.get(char, len(self.vocab))])
@@ -282,6 +340,32 @@ class CharLabelScorer:
                 self.rows.clear()
             self.rows[key] = got
         return got
+
+    def rows_of(self, prefixes: list[tuple[int, ...]]) -> np.ndarray:
+        """``row`` of several prefixes at once, (prefixes, labels): the same values, the new
+        contexts' distributions worked out together (``CharNgramLM.distributions``)."""
+        keys = [p[-self._keep:] if self._keep else () for p in prefixes]
+        got = [self.rows.get(k) for k in keys]
+        missing = [i for i, row in enumerate(got) if row is None]
+        if missing:
+            seen = [self.lm.seen_context("".join(self.charset[c - 1] for c in keys[i]))
+                    for i in missing]
+            known = {c: self._seen[c] for c in seen if c in self._seen}
+            new = list(dict.fromkeys(c for c in seen if c not in known))
+            if new:
+                dists = np.stack(self.lm.distributions(new))[:, self._columns]
+                logs = np.log(np.maximum(dists, 1e-12))
+                logs.flags.writeable = False
+                known.update(zip(new, logs))
+                if len(self._seen) + len(new) > CACHE_LIMIT:
+                    self._seen.clear()
+                self._seen.update(zip(new, logs))
+            for i, ctx in zip(missing, seen):
+                got[i] = known[ctx]
+                if len(self.rows) >= KEY_LIMIT:
+                    self.rows.clear()
+                self.rows[keys[i]] = got[i]
+        return np.stack(got) if got else np.zeros((0, len(self.charset)))
 
     def __call__(self, prefix: tuple[int, ...], label: int) -> float:
         return float(self.row(prefix)[label - 1])

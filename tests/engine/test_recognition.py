@@ -208,6 +208,62 @@ def test_contexts_share_the_row_of_their_seen_end() -> None:
     assert len(ends) < len(score.rows) and len(score._seen) == len(ends)
 
 
+def test_lm_rows_at_once_are_the_rows_one_by_one(monkeypatch) -> None:
+    """``distributions`` and ``rows_of`` (what beam search asks a page's lines at once) give
+    the very arrays of ``_distribution`` and ``row``, memoised or not, with tiny caches that
+    are cleared while they work."""
+    from engine.recognition import lm as lm_module
+
+    monkeypatch.setattr(lm_module, "CACHE_LIMIT", 5)
+    monkeypatch.setattr(lm_module, "KEY_LIMIT", 7)
+    texts, vocab = ["abab abba baab", "bbaa ab", "a b a"], list("ab ")
+    alone = lm_module.CharNgramLM.train(texts, vocab, order=4)
+    together = lm_module.CharNgramLM.train(texts, vocab, order=4)
+    contexts = [(lm_module.BOS * 3 + "".join(p))[-3:][k:]
+                for p in itertools.product("ab ", repeat=3) for k in range(4)]
+    for size in (9, 2):  # (together, and one by one below ``FEW_CONTEXTS``)
+        for start in range(0, len(contexts), size):
+            part = contexts[start:start + size]
+            for ctx, got in zip(part, together.distributions(part)):
+                assert np.array_equal(got, alone._distribution(ctx))
+    one, many = alone.label_scorer(vocab), together.label_scorer(vocab)
+    prefixes = [p for n in range(5) for p in itertools.product((1, 2, 3), repeat=n)]
+    for start in range(0, len(prefixes), 11):
+        part = prefixes[start:start + 11]
+        assert np.array_equal(many.rows_of(part), np.stack([one.row(p) for p in part]))
+
+
+def _peaked_lines(rng: np.random.Generator, classes: int, lengths: list[int]) -> list[np.ndarray]:
+    """Frame posteriors like a network's: mostly sure blanks, some doubtful frames."""
+    lines = []
+    for t_len in lengths:
+        logits = rng.normal(0, 1.0, (t_len, classes))
+        logits[:, 0] += rng.choice([0.0, 4.0, 12.0], t_len, p=[.3, .3, .4])
+        lines.append(logits - np.log(np.exp(logits).sum(-1, keepdims=True)))
+    return lines
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_lines_searched_together_read_as_alone(seed: int) -> None:
+    """``beam_nbest_lines`` (a page's lines side by side, one prefix trie) gives each line
+    exactly its own search's n best and scores — lines of different lengths, sure-blank
+    runs, an empty line, with the LM's rows, a plain LM function and no LM."""
+    from engine.recognition.ctc import beam_nbest_lines
+    from engine.recognition.lm import CharNgramLM
+
+    rng = np.random.default_rng(seed)
+    charset = list("abc d")
+    scorer = CharNgramLM.train(["abc dab cad", "bad cab", "dd a"], charset,
+                               order=4).label_scorer(charset)
+    lines = _peaked_lines(rng, len(charset) + 1, [int(n) for n in rng.integers(1, 40, 7)])
+    lines.insert(3, np.zeros((0, len(charset) + 1)))
+    for lm in (scorer, lambda prefix, c: scorer(prefix, c), None):
+        kw = {"lm": lm, "lm_weight": 0.8 if lm else 0.0, "length_bonus": 0.5}
+        alone = [beam_nbest_lines([lp], beam=5, n=4, prune=1e-2, **kw)[0] for lp in lines]
+        assert beam_nbest_lines(lines, beam=5, n=4, prune=1e-2, **kw) == alone
+        assert all(ranked for ranked in alone)
+
+
 def test_label_scorer_is_the_lm_on_labels() -> None:
     """Beam search's scorer gives log P of the LM, context of the last order-1 labels; a
     charset character the LM never saw gets the floor, not an error."""
