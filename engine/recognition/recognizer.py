@@ -311,13 +311,17 @@ class Recognizer:
                      cancel: CancelToken | None = None) -> list[LineResult]:
         """Decode the network's outputs of some lines. With per-language LMs and beam search,
         the lines of one page (equal ``pages`` keys; None: all one page) are read with the LM
-        their greedy reading chooses (``choose_language``). ``progress(n)``: n lines decoded."""
+        their greedy reading chooses (``choose_language``); the lines of all pages that chose
+        one LM are searched ``DECODE_BATCH`` at a time. ``progress(n)``: n lines decoded."""
         groups: dict[str, list[int]] = {}
         for i in range(len(posteriors)):
             groups.setdefault(pages[i] if pages is not None else "", []).append(i)
-        out: list[LineResult | None] = [None] * len(posteriors)
+        by_language: dict[int, tuple[LanguageLM | None, list[int]]] = {}
         for idx in groups.values():
             language = self.language_of([posteriors[i] for i in idx])
+            by_language.setdefault(id(language), (language, []))[1].extend(idx)
+        out: list[LineResult | None] = [None] * len(posteriors)
+        for language, idx in by_language.values():
             for start in range(0, len(idx), DECODE_BATCH):
                 if cancel is not None:
                     cancel.raise_if_cancelled()
