@@ -130,10 +130,11 @@ def default_beam(card: dict) -> int:
 
 
 DECODE_BATCH = 32
-"""Lines of one page beam search reads side by side (``beam_nbest_lines``): the same
-readings, in about two thirds of the time the lines take one by one (``docs/recognition.md``,
-session 22); the prefix trie they share reached 16,902 nodes on the longest val page, its LM
-rows (8 bytes a label, room made by doubling) 27 MB: memory, not time, bounds the batch."""
+"""Lines beam search reads side by side (``beam_nbest_lines``; in ``decode_lines`` the lines of
+all pages that chose one LM): the same readings in about half the decoding time of the old
+one-by-one search (``docs/recognition.md``, session 22). The prefix trie they share reached
+16,902 nodes on the longest val page, its LM rows (8 bytes a label, room made by doubling)
+27 MB: memory, not time, bounds the batch."""
 
 
 class Recognizer:
@@ -366,7 +367,6 @@ class Recognizer:
             else:
                 for i, res in zip(batch, self._decode_lines(found)):
                     results[i] = res
-            if not later:
                 done += len(batch)
                 progress(done, len(prepared), "recognising lines")
         if later:
