@@ -10,8 +10,9 @@ import numpy as np
 
 BLANK = 0
 LabelScorer = Callable[[tuple[int, ...], int], float]
-"""log P(label | previous labels); one that also has ``row(prefix)`` (every label's, at
-``[label - 1]``) is asked once per prefix (``lm.CharLabelScorer``)."""
+"""log P(label | previous labels); one that also has LM states (``start``, ``after(state,
+label)`` and ``rows_at(states)``, every label's at ``[label - 1]``: ``lm.CharLabelScorer``) is
+followed label by label and asked once per state, not once per prefix and label."""
 
 
 def greedy_decode(log_probs: np.ndarray) -> tuple[list[int], list[float]]:
@@ -66,7 +67,7 @@ def beam_nbest_lines(lines: list[np.ndarray], beam: int = 8, n: int = 8, prune: 
     frame, padded): the per-step cost of numpy calls, most of a line's decoding time when
     searched alone, is shared by the lines. Prefixes are nodes of one trie (a prefix's LM
     and length terms do not depend on its line), made only for the extensions that enter a
-    beam; with ``lm.row(prefix)`` a prefix's LM row is fetched once, not once per label.
+    beam; with an LM that has states, the prefixes in one state share one LM row.
     Frames where only blank passes the pruning leave every line's ranks unchanged and are
     stepped over in one addition."""
     rows = [np.asarray(lp, dtype=np.float64) for lp in lines]
@@ -157,10 +158,10 @@ def _step(trie: "_PrefixTrie", row: np.ndarray, ids: np.ndarray, pb: np.ndarray,
     kept = score[ar, keep] > -np.inf
     stay = np.minimum(keep, beam - 1)  # (the beam's slot, for the candidates that stay)
     new_ids = ids[ar, stay]
-    for b, pos in zip(*np.nonzero(kept & (keep >= beam))):
-        q = int(keep[b, pos]) - beam
-        i, k = divmod(q, n_labels)
-        new_ids[b, pos] = trie.child(int(ids[b, i]), int(labels[b, k]), float(grown[b, i, k]))
+    line, pos = np.nonzero(kept & (keep >= beam))  # the extensions that enter a beam
+    if len(line):
+        i, k = np.divmod(keep[line, pos] - beam, n_labels)
+        new_ids[line, pos] = trie.children(ids[line, i], labels[line, k], grown[line, i, k])
     stays_here = kept & (keep < beam)
     grew = (ext.reshape(n_lines, beam * n_labels)[ar, np.maximum(keep - beam, 0)] if n_labels
             else np.full(keep.shape, -np.inf))  # (a stepped frame has a label; kept safe)
@@ -194,21 +195,28 @@ def _top(score: np.ndarray, k: int) -> np.ndarray:
 class _PrefixTrie:
     """The prefixes beam search has kept: node 0 is the empty prefix, each other node its
     parent's prefix and one more label, with its fused score (the LM and length terms of its
-    labels, summed as it was made) and, once it has been in a beam, its weighted LM row."""
+    labels, summed as it was made) and, with an LM that has states (``lm.after``), its LM
+    state: prefixes in one state share one weighted LM row, fetched the first time a prefix
+    in that state is stepped, and a new node's state is its parent's moved by one label."""
 
     def __init__(self, lm: LabelScorer | None, lm_weight: float, n_labels: int) -> None:
         self.lm, self.lm_weight = lm, lm_weight
-        self._row = getattr(lm, "row", None)
-        self._rows_of = getattr(lm, "rows_of", None)  # several prefixes' rows at once
-        self._kids: dict[tuple[int, int], int] = {}  # (parent, label) -> node
-        self._paths: list[tuple[int, ...]] = [()]
+        self._stateful = lm is not None and hasattr(lm, "after")
+        self._classes = n_labels + 1
+        self._kids: dict[int, int] = {}  # parent * classes + label -> node
+        self._paths: dict[int, tuple[int, ...]] = {0: ()}  # (plain scorers: asked, kept)
+        self.size = 1
         self.parent = np.zeros(64, np.int64)
         self.last = np.full(64, -1, np.int64)  # each node's last label (-1: the empty prefix)
         self.fused = np.zeros(64)
-        # lm_weight * the LM's row after each node's prefix (``[node, label - 1]``), filled
-        # the first time the node is stepped; ``_has_row`` says which are
-        self._lm_rows = np.zeros((64 if self._row is not None else 0, n_labels))
-        self._has_row = np.zeros(64, dtype=bool)
+        self.state = np.zeros(64, np.int64)  # each node's LM state (an index of ``_states``)
+        self._states: list = [getattr(lm, "start", None)]  # the LM's own states, in order met
+        self._state_of: dict = {self._states[0]: 0}
+        self._moves: dict[int, int] = {}  # state * classes + label -> state
+        # lm_weight * the LM's row in each state (``[state, label - 1]``), filled the first
+        # time a prefix in that state is stepped; ``_has_row`` says which are
+        self._lm_rows = np.zeros((16, n_labels if self._stateful else 0))
+        self._has_row = np.zeros(16, dtype=bool)
 
     def steps(self, ids: np.ndarray, labels: np.ndarray, live: np.ndarray) -> np.ndarray:
         """``lm_weight`` * log P_LM(label | prefix) for each line's prefixes ``ids`` (lines,
@@ -216,40 +224,87 @@ class _PrefixTrie:
         labels); 0 for empty slots."""
         if self.lm is None:
             return np.zeros(ids.shape + labels.shape[1:])
-        if self._row is None:  # a plain scorer: one call per label
+        if not self._stateful:  # a plain scorer: one call per label
             out = np.zeros(ids.shape + labels.shape[1:])
             for b, i in zip(*np.nonzero(live)):
-                node = int(ids[b, i])
-                out[b, i] = [self.lm_weight * self.lm(self._paths[node], c)
-                             for c in labels[b].tolist()]
+                path = self._path(int(ids[b, i]))
+                out[b, i] = [self.lm_weight * self.lm(path, c) for c in labels[b].tolist()]
             return out
-        nodes = np.unique(ids[live & ~self._has_row[ids]])
-        if len(nodes):
-            if self._rows_of is not None:  # all at once
-                self._lm_rows[nodes] = self.lm_weight * self._rows_of(
-                    [self._paths[node] for node in nodes.tolist()])
-            else:
-                for node in nodes.tolist():
-                    self._lm_rows[node] = self.lm_weight * self._row(self._paths[node])
-            self._has_row[nodes] = True
-        return self._lm_rows[ids[:, :, None], labels[:, None, :] - 1]
+        states = self.state[ids]
+        need = np.unique(states[live & ~self._has_row[states]])
+        if len(need):
+            self._lm_rows[need] = self.lm_weight * self.lm.rows_at(  # type: ignore[union-attr]
+                [self._states[s] for s in need.tolist()])
+            self._has_row[need] = True
+        return self._lm_rows[states[:, :, None], labels[:, None, :] - 1]
 
-    def child(self, parent: int, label: int, fused: float) -> int:
-        """The node of ``parent``'s prefix + ``label`` (made, with ``fused``, if new)."""
-        node = self._kids.get((parent, label))
-        if node is not None:
-            return node
-        node = self._kids[(parent, label)] = len(self._paths)
-        if node == len(self.last):
-            self.parent, self.last, self.fused, self._has_row, self._lm_rows = (
-                np.concatenate([a, np.zeros_like(a)]) for a in
-                (self.parent, self.last, self.fused, self._has_row, self._lm_rows))
-        self.parent[node], self.last[node], self.fused[node] = parent, label, fused
-        self._paths.append(self._paths[parent] + (label,))
-        return node
+    def children(self, parents: np.ndarray, labels: np.ndarray, fused: np.ndarray) -> np.ndarray:
+        """The nodes of each parent's prefix + its label; the new ones made (numbered in the
+        order asked, each with its ``fused`` score and, with states, its LM state). A prefix's
+        fused score does not depend on its line, so the lines asking for one node agree."""
+        keys = parents * self._classes + labels
+        listed = keys.tolist()
+        nodes = np.fromiter((self._kids.get(key, -1) for key in listed), np.int64, len(listed))
+        miss = np.flatnonzero(nodes < 0)
+        if not len(miss):
+            return nodes
+        _, first, inverse = np.unique(keys[miss], return_index=True, return_inverse=True)
+        order = np.argsort(first)  # new nodes in the order first asked for
+        made = np.empty(len(first), np.int64)
+        made[order] = self.size + np.arange(len(first))
+        src = miss[first]
+        while self.size + len(first) > len(self.last):
+            self.parent, self.last, self.fused, self.state = _doubled(
+                self.parent, self.last, self.fused, self.state)
+        self.parent[made], self.last[made], self.fused[made] = parents[src], labels[src], fused[src]
+        if self._stateful:
+            self.state[made] = self._moved(self.state[parents[src]], labels[src])
+        self._kids.update(zip(keys[src].tolist(), made.tolist()))
+        self.size += len(first)
+        nodes[miss] = made[inverse.ravel()]
+        return nodes
+
+    def _moved(self, states: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """The state after each state and its label (the LM asked once per search and move)."""
+        keys = states * self._classes + labels
+        listed = keys.tolist()
+        got = np.fromiter((self._moves.get(key, -1) for key in listed), np.int64, len(listed))
+        for m in np.flatnonzero(got < 0).tolist():
+            key = listed[m]
+            new = self._moves.get(key)  # (asked twice in this call)
+            if new is None:
+                state = self.lm.after(self._states[int(states[m])], int(labels[m]))  # type: ignore[union-attr]
+                new = self._state_of.get(state)
+                if new is None:
+                    new = self._state_of[state] = len(self._states)
+                    self._states.append(state)
+                    if new == len(self._has_row):
+                        self._lm_rows, self._has_row = _doubled(self._lm_rows, self._has_row)
+                self._moves[key] = new
+            got[m] = new
+        return got
+
+    def _path(self, node: int) -> tuple[int, ...]:
+        """The labels of ``node``'s prefix (kept: a plain scorer asks for them every frame)."""
+        up = [node]
+        while up[-1] not in self._paths:
+            up.append(int(self.parent[up[-1]]))
+        got = self._paths[up.pop()]
+        for n in reversed(up):
+            got = self._paths[n] = got + (int(self.last[n]),)
+        return got
 
     def labels(self, node: int) -> list[int]:
-        return list(self._paths[node])
+        out = []
+        while node:
+            out.append(int(self.last[node]))
+            node = int(self.parent[node])
+        return out[::-1]
+
+
+def _doubled(*arrays: np.ndarray) -> list[np.ndarray]:
+    """Each array with as many zeros again along its first axis (room for more nodes)."""
+    return [np.concatenate([a, np.zeros_like(a)]) for a in arrays]
 
 
 def align_confidences(log_probs: np.ndarray, labels: list[int]) -> list[float]:

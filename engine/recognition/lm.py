@@ -92,6 +92,7 @@ class CharNgramLM:
         self._shares = np.maximum(self._numbers - self.discount, 0) / per_row
         self._backoff = self.discount * self._types / self._totals
         self._rows = {ctx: r for r, ctx in enumerate(c for c, k in zip(contexts, keep.tolist()) if k)}
+        self._steps: bool | None = None  # ``steps_back_off``, worked out when first asked
 
     @property
     def counts(self) -> dict[str, dict[str, int]]:
@@ -155,6 +156,28 @@ class CharNgramLM:
             if ctx[k:] in self._rows:
                 return ctx[k:]
         return ""
+
+    def seen_after(self, seen: str, char: str) -> str:
+        """``seen_context`` of a context whose seen context is ``seen``, followed by ``char``:
+        when the LM ``steps_back_off``, the longest seen end of ``seen + char`` is the longest
+        seen end of the whole context + ``char`` (an end of it longer than ``seen`` + one
+        character would be seen without its own start being seen). What beam search needs to
+        follow the LM label by label instead of reading each prefix's last characters again."""
+        ctx = (seen + char)[-(self.order - 1):] if self.order > 1 else ""
+        for k in range(len(ctx)):
+            if ctx[k:] in self._rows:
+                return ctx[k:]
+        return ""
+
+    @property
+    def steps_back_off(self) -> bool:
+        """Whether every seen context without its last character is seen too (true of every
+        LM ``train`` and ``adapted`` make, its longest contexts pruned or not: a context seen
+        before some character is the start of one seen after it), so that ``seen_after``
+        gives ``seen_context``. Checked once per LM, over all its contexts."""
+        if self._steps is None:
+            self._steps = all(ctx[:-1] in self._rows for ctx in self._rows if ctx)
+        return self._steps
 
     def _distribution(self, ctx: str) -> np.ndarray:
         cached = self._cache.get(ctx)
@@ -314,7 +337,12 @@ class CharLabelScorer:
     search extends a prefix by several labels). Rows are memoised per seen context
     (``CharNgramLM.seen_context``; 8 bytes a value, CACHE_LIMIT rows at most), and which row
     belongs to a context of the last order-1 labels (KEY_LIMIT at most); a charset character
-    the LM never saw gets its "outside the vocabulary" share."""
+    the LM never saw gets its "outside the vocabulary" share.
+
+    Beam search follows the LM from label to label instead (``start``, ``after``,
+    ``rows_at``): a state is the seen context itself when the LM backs off in steps
+    (``CharNgramLM.steps_back_off``; every LM ``train`` makes), else the last order-1 labels.
+    Either way a prefix's state gives exactly its ``row``."""
 
     def __init__(self, lm: CharNgramLM, charset: list[str]) -> None:
         self.lm, self.charset = lm, list(charset)
@@ -322,50 +350,45 @@ class CharLabelScorer:
         self._keep = lm.order - 1
         self.rows: dict[tuple[int, ...], np.ndarray] = {}  # label context -> its row
         self._seen: dict[str, np.ndarray] = {}  # seen context -> its row
+        self.stepwise = lm.steps_back_off
+        self.start: str | tuple[int, ...] = lm.seen_context("") if self.stepwise else ()
+
+    def after(self, state: str | tuple[int, ...], label: int) -> str | tuple[int, ...]:
+        """The state of a prefix of state ``state`` followed by ``label`` (not memoised:
+        beam search keeps the moves it made)."""
+        if self.stepwise:
+            return self.lm.seen_after(state, self.charset[label - 1])  # type: ignore[arg-type]
+        return (state + (label,))[-self._keep:] if self._keep else ()  # type: ignore[operator]
 
     def row(self, prefix: tuple[int, ...]) -> np.ndarray:
         """log P(label | prefix) of every label, at ``[label - 1]`` (read-only, memoised)."""
         key = prefix[-self._keep:] if self._keep else ()
         got = self.rows.get(key)
         if got is None:
-            ctx = self.lm.seen_context("".join(self.charset[i - 1] for i in key))
-            got = self._seen.get(ctx)
-            if got is None:
-                if len(self._seen) >= CACHE_LIMIT:
-                    self._seen.clear()
-                dist = self.lm._distribution(ctx)
-                got = self._seen[ctx] = np.log(np.maximum(dist[self._columns], 1e-12))
-                got.flags.writeable = False
+            got = self.rows_at([key], stepwise=False)[0]
             if len(self.rows) >= KEY_LIMIT:
                 self.rows.clear()
             self.rows[key] = got
         return got
 
-    def rows_of(self, prefixes: list[tuple[int, ...]]) -> np.ndarray:
-        """``row`` of several prefixes at once, (prefixes, labels): the same values, the new
-        contexts' distributions worked out together (``CharNgramLM.distributions``)."""
-        keys = [p[-self._keep:] if self._keep else () for p in prefixes]
-        got = [self.rows.get(k) for k in keys]
-        missing = [i for i, row in enumerate(got) if row is None]
-        if missing:
-            seen = [self.lm.seen_context("".join(self.charset[c - 1] for c in keys[i]))
-                    for i in missing]
-            known = {c: self._seen[c] for c in seen if c in self._seen}
-            new = list(dict.fromkeys(c for c in seen if c not in known))
-            if new:
-                dists = np.stack(self.lm.distributions(new))[:, self._columns]
-                logs = np.log(np.maximum(dists, 1e-12))
-                logs.flags.writeable = False
-                known.update(zip(new, logs))
-                if len(self._seen) + len(new) > CACHE_LIMIT:
-                    self._seen.clear()
-                self._seen.update(zip(new, logs))
-            for i, ctx in zip(missing, seen):
-                got[i] = known[ctx]
-                if len(self.rows) >= KEY_LIMIT:
-                    self.rows.clear()
-                self.rows[keys[i]] = got[i]
-        return np.stack(got) if got else np.zeros((0, len(self.charset)))
+    def rows_at(self, states: list, stepwise: bool | None = None) -> np.ndarray:
+        """The rows of several states at once (``row`` of prefixes in those states),
+        (states, labels): the new seen contexts' distributions worked out together
+        (``CharNgramLM.distributions``). ``stepwise=False``: the states are label contexts."""
+        stepwise = self.stepwise if stepwise is None else stepwise
+        seen = list(states) if stepwise else [
+            self.lm.seen_context("".join(self.charset[c - 1] for c in key)) for key in states]
+        known = {c: self._seen[c] for c in seen if c in self._seen}
+        new = list(dict.fromkeys(c for c in seen if c not in known))
+        if new:
+            dists = np.stack(self.lm.distributions(new))[:, self._columns]
+            logs = np.log(np.maximum(dists, 1e-12))
+            logs.flags.writeable = False
+            known.update(zip(new, logs))
+            if len(self._seen) + len(new) > CACHE_LIMIT:
+                self._seen.clear()
+            self._seen.update(zip(new, logs))
+        return np.stack([known[c] for c in seen]) if seen else np.zeros((0, len(self.charset)))
 
     def __call__(self, prefix: tuple[int, ...], label: int) -> float:
         return float(self.row(prefix)[label - 1])

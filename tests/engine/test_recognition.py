@@ -230,7 +230,50 @@ def test_lm_rows_at_once_are_the_rows_one_by_one(monkeypatch) -> None:
     prefixes = [p for n in range(5) for p in itertools.product((1, 2, 3), repeat=n)]
     for start in range(0, len(prefixes), 11):
         part = prefixes[start:start + 11]
-        assert np.array_equal(many.rows_of(part), np.stack([one.row(p) for p in part]))
+        states = [_state_after(many, p) for p in part]
+        assert np.array_equal(many.rows_at(states), np.stack([one.row(p) for p in part]))
+
+
+def _state_after(scorer, prefix: tuple[int, ...]):
+    """The label scorer's state after ``prefix``, followed label by label from its start."""
+    state = scorer.start
+    for label in prefix:
+        state = scorer.after(state, label)
+    return state
+
+
+def test_lm_followed_label_by_label_reaches_the_seen_context() -> None:
+    """Following the LM label by label (``start``, ``after``) reaches each prefix's seen
+    context, pruned longest contexts and adapted counts included, and a state's row is the
+    prefix's row. An LM whose seen contexts lack their starts (hand-made counts) cannot be
+    followed so: its states are the last labels, with the same rows, and beam search reads
+    with it as with the same LM asked label by label."""
+    from engine.recognition.ctc import beam_nbest_lines
+    from engine.recognition.lm import CharNgramLM
+
+    charset = list("ab z")  # 'z' unknown to the LM
+    texts = ["abab abba baab", "bbaa ab", "a b a", "aaab bbba"]
+    pruned = CharNgramLM.train(texts, list("ab "), order=5, min_count=2)
+    adapted = pruned.adapted(["ba ba ab"], weight=3)
+    for lm in (CharNgramLM.train(texts, list("ab "), order=4), pruned, adapted):
+        scorer = lm.label_scorer(charset)
+        assert lm.steps_back_off and scorer.stepwise
+        for n in range(6):
+            for prefix in itertools.product((1, 2, 3, 4), repeat=n):
+                state = _state_after(scorer, prefix)
+                assert state == lm.seen_context("".join(charset[c - 1] for c in prefix))
+                assert np.array_equal(scorer.rows_at([state])[0], scorer.row(prefix))
+    gappy = CharNgramLM(3, list("ab "), {"": {"a": 3, "b": 2, " ": 1}, "ab": {"a": 2, " ": 1},
+                                         "b": {"b": 1}})
+    scorer = gappy.label_scorer(charset)
+    assert not gappy.steps_back_off and not scorer.stepwise
+    for prefix in itertools.product((1, 2, 3), repeat=3):
+        assert np.array_equal(scorer.rows_at([_state_after(scorer, prefix)])[0],
+                              scorer.row(prefix))
+    lines = _peaked_lines(np.random.default_rng(5), len(charset) + 1, [30, 12, 25])
+    kw = {"beam": 6, "n": 4, "prune": 1e-2, "lm_weight": 0.7, "length_bonus": 0.3}
+    assert beam_nbest_lines(lines, lm=scorer, **kw) == beam_nbest_lines(
+        lines, lm=lambda prefix, c: scorer(prefix, c), **kw)
 
 
 def _peaked_lines(rng: np.random.Generator, classes: int, lengths: list[int]) -> list[np.ndarray]:
