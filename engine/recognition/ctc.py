@@ -10,9 +10,10 @@ import numpy as np
 
 BLANK = 0
 LabelScorer = Callable[[tuple[int, ...], int], float]
-"""log P(label | previous labels); one that also has LM states (``start``, ``after(state,
-label)`` and ``rows_at(states)``, every label's at ``[label - 1]``: ``lm.CharLabelScorer``) is
-followed label by label and asked once per state, not once per prefix and label."""
+"""log P(label | previous labels); one that also has LM states (``start``, ``n_states``,
+``moves(states, labels)`` and ``rows_at(states)``, every label's at ``[label - 1]``:
+``lm.CharLabelScorer``) is followed label by label and asked once per state, not once per
+prefix and label."""
 
 
 def greedy_decode(log_probs: np.ndarray) -> tuple[list[int], list[float]]:
@@ -195,13 +196,13 @@ def _top(score: np.ndarray, k: int) -> np.ndarray:
 class _PrefixTrie:
     """The prefixes beam search has kept: node 0 is the empty prefix, each other node its
     parent's prefix and one more label, with its fused score (the LM and length terms of its
-    labels, summed as it was made) and, with an LM that has states (``lm.after``), its LM
+    labels, summed as it was made) and, with an LM that has states (``lm.moves``), its LM
     state: prefixes in one state share one weighted LM row, fetched the first time a prefix
-    in that state is stepped, and a new node's state is its parent's moved by one label."""
+    in that state is stepped, and a new node's state is its parent's moved by its label."""
 
     def __init__(self, lm: LabelScorer | None, lm_weight: float, n_labels: int) -> None:
         self.lm, self.lm_weight = lm, lm_weight
-        self._stateful = lm is not None and hasattr(lm, "after")
+        self._stateful = lm is not None and hasattr(lm, "moves")
         self._classes = n_labels + 1
         self._kids: dict[int, int] = {}  # parent * classes + label -> node
         self._paths: dict[int, tuple[int, ...]] = {0: ()}  # (plain scorers: asked, kept)
@@ -209,19 +210,20 @@ class _PrefixTrie:
         self.parent = np.zeros(64, np.int64)
         self.last = np.full(64, -1, np.int64)  # each node's last label (-1: the empty prefix)
         self.fused = np.zeros(64)
-        self.state = np.zeros(64, np.int64)  # each node's LM state (an index of ``_states``)
-        self._states: list = [getattr(lm, "start", None)]  # the LM's own states, in order met
-        self._state_of: dict = {self._states[0]: 0}
-        self._moves: dict[int, int] = {}  # state * classes + label -> state
-        # lm_weight * the LM's row in each state (``[state, label - 1]``), filled the first
-        # time a prefix in that state is stepped; ``_has_row`` says which are
+        self.state = np.zeros(64, np.int64)  # each node's LM state
+        # lm_weight * the LM's row of each state met (``[slot, label - 1]``), stored the first
+        # time a prefix in that state is stepped; ``_slot`` says where (-1: not yet)
+        self._slot = np.zeros(0, np.int64)
         self._lm_rows = np.zeros((16, n_labels if self._stateful else 0))
-        self._has_row = np.zeros(16, dtype=bool)
+        self._used = 0
+        if self._stateful:
+            self.state[0] = lm.start  # type: ignore[union-attr]
+            self._slot = np.full(lm.n_states, -1, np.int64)  # type: ignore[union-attr]
 
     def steps(self, ids: np.ndarray, labels: np.ndarray, live: np.ndarray) -> np.ndarray:
         """``lm_weight`` * log P_LM(label | prefix) for each line's prefixes ``ids`` (lines,
         beam; ``live`` the slots that hold one) and labels (lines, labels): (lines, beam,
-        labels); 0 for empty slots."""
+        labels); finite, and of no meaning, for empty slots."""
         if self.lm is None:
             return np.zeros(ids.shape + labels.shape[1:])
         if not self._stateful:  # a plain scorer: one call per label
@@ -231,12 +233,18 @@ class _PrefixTrie:
                 out[b, i] = [self.lm_weight * self.lm(path, c) for c in labels[b].tolist()]
             return out
         states = self.state[ids]
-        need = np.unique(states[live & ~self._has_row[states]])
-        if len(need):
-            self._lm_rows[need] = self.lm_weight * self.lm.rows_at(  # type: ignore[union-attr]
-                [self._states[s] for s in need.tolist()])
-            self._has_row[need] = True
-        return self._lm_rows[states[:, :, None], labels[:, None, :] - 1]
+        slots = self._slot[states]
+        fresh = live & (slots < 0)
+        if fresh.any():
+            need = np.unique(states[fresh])
+            while self._used + len(need) > len(self._lm_rows):
+                self._lm_rows, = _doubled(self._lm_rows)
+            at = self._used + np.arange(len(need))
+            self._lm_rows[at] = self.lm_weight * self.lm.rows_at(need)  # type: ignore[union-attr]
+            self._slot[need] = at
+            self._used += len(need)
+            slots = self._slot[states]
+        return self._lm_rows[slots[:, :, None], labels[:, None, :] - 1]
 
     def children(self, parents: np.ndarray, labels: np.ndarray, fused: np.ndarray) -> np.ndarray:
         """The nodes of each parent's prefix + its label; the new ones made (numbered in the
@@ -258,31 +266,11 @@ class _PrefixTrie:
                 self.parent, self.last, self.fused, self.state)
         self.parent[made], self.last[made], self.fused[made] = parents[src], labels[src], fused[src]
         if self._stateful:
-            self.state[made] = self._moved(self.state[parents[src]], labels[src])
+            self.state[made] = self.lm.moves(self.state[parents[src]], labels[src])  # type: ignore[union-attr]
         self._kids.update(zip(keys[src].tolist(), made.tolist()))
         self.size += len(first)
         nodes[miss] = made[inverse.ravel()]
         return nodes
-
-    def _moved(self, states: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """The state after each state and its label (the LM asked once per search and move)."""
-        keys = states * self._classes + labels
-        listed = keys.tolist()
-        got = np.fromiter((self._moves.get(key, -1) for key in listed), np.int64, len(listed))
-        for m in np.flatnonzero(got < 0).tolist():
-            key = listed[m]
-            new = self._moves.get(key)  # (asked twice in this call)
-            if new is None:
-                state = self.lm.after(self._states[int(states[m])], int(labels[m]))  # type: ignore[union-attr]
-                new = self._state_of.get(state)
-                if new is None:
-                    new = self._state_of[state] = len(self._states)
-                    self._states.append(state)
-                    if new == len(self._has_row):
-                        self._lm_rows, self._has_row = _doubled(self._lm_rows, self._has_row)
-                self._moves[key] = new
-            got[m] = new
-        return got
 
     def _path(self, node: int) -> tuple[int, ...]:
         """The labels of ``node``'s prefix (kept: a plain scorer asks for them every frame)."""

@@ -22,20 +22,15 @@ from engine.errors import ModelError
 BOS = "\x02"  # start-of-line context symbol (never a charset character)
 LINES_FORMAT = "htrjand-char-lm-lines/1"  # the compressed form (``to_bytes(compress=True)``)
 CACHE_LIMIT = 16_384
-"""Memoised context distributions kept at most, and as many rows of a beam search's label
-scorer (then forgotten at once; each is one float per character, about 1 KB: some 30 MB in
-all). Beam search asks for the same few contexts within a line, while an unbounded cache of
-single probabilities once grew to 570,000 entries after 858 Hooker lines (about 250 MB)."""
+"""Memoised context distributions kept at most, and as many rows of a label scorer's ``row``
+(then forgotten at once; each is one float per character, about 1 KB: some 30 MB in all): an
+unbounded cache of single probabilities once grew to 570,000 entries after 858 Hooker lines
+(about 250 MB). Beam search keeps its own rows, one per LM state a search meets."""
 KEY_LIMIT = 4 * CACHE_LIMIT
 """Label contexts a label scorer remembers the row of (each a reference to one of its rows,
 about 200 bytes: some 13 MB in all). Most contexts a beam search meets were never seen in
 training and share the row of a shorter one, so there are about twice as many as rows."""
 
-
-FEW_CONTEXTS = 6
-"""Up to this many contexts, ``distributions`` works them out one by one (``_distribution``):
-its numpy calls per context length cost more than the recursion for a few (a line decoded
-alone asks for about 5 new ones a frame)."""
 
 
 LANGUAGE_LM_FILE = re.compile(r"lm-[A-Za-z0-9_-]+\.json\.gz")
@@ -92,7 +87,31 @@ class CharNgramLM:
         self._shares = np.maximum(self._numbers - self.discount, 0) / per_row
         self._backoff = self.discount * self._types / self._totals
         self._rows = {ctx: r for r, ctx in enumerate(c for c, k in zip(contexts, keep.tolist()) if k)}
-        self._steps: bool | None = None  # ``steps_back_off``, worked out when first asked
+        self._close_contexts()
+        self._contexts = list(self._rows)  # each row's context, by row
+        self._moves: tuple[np.ndarray, ...] | None = None  # ``_automaton``, made when first asked
+
+    def _close_contexts(self) -> None:
+        """Give every seen context's start (the context without its last character; and
+        \"\") a row of no counts that backs off entirely, so that the LM can be followed
+        character by character (``moves``). Such a row's distribution is exactly its lower
+        order's, as an unseen context's is: ``train`` and ``adapted`` never need one (a context
+        seen before some character is the start of one seen after it); hand-made counts or an
+        LM pruned at every order may."""
+        missing = dict.fromkeys([""] if "" not in self._rows else [])
+        for ctx in self._rows:
+            while ctx and ctx[:-1] not in self._rows and ctx[:-1] not in missing:
+                ctx = ctx[:-1]
+                missing[ctx] = None
+        if not missing:
+            return
+        n = len(self._totals)
+        self._rows.update((ctx, n + k) for k, ctx in enumerate(missing))
+        grow = len(self._rows) - n
+        self._totals = np.append(self._totals, np.ones(grow))
+        self._types = np.append(self._types, np.zeros(grow))
+        self._backoff = np.append(self._backoff, np.ones(grow))
+        self._starts = np.append(self._starts, np.full(grow, self._starts[-1]))
 
     @property
     def counts(self) -> dict[str, dict[str, int]]:
@@ -103,7 +122,8 @@ class CharNgramLM:
             a, b = self._starts[r], self._starts[r + 1]
             row = {self.vocab[j]: int(n) for j, n in zip(self._chars[a:b].tolist(), self._numbers[a:b].tolist())}
             row.update(self._outside.get(ctx, {}))
-            out[ctx] = row
+            if row:  # (not the rows ``_close_contexts`` added)
+                out[ctx] = row
         return out
 
     @classmethod
@@ -148,36 +168,68 @@ class CharNgramLM:
         return (BOS * (self.order - 1) + context)[-(self.order - 1):] if self.order > 1 else ""
 
     def seen_context(self, context: str) -> str:
-        """The longest end of ``context``'s last order-1 characters that the LM has counts
-        after (\"\" at least): the context whose distribution it is. An unseen context backs off
-        to one character less, so all contexts with the same seen end share one distribution."""
-        ctx = self._context(context)
+        """The longest end of ``context``'s last order-1 characters that the LM has a row of
+        (counts after it, or the start of one that has; \"\" at least): the context whose
+        distribution it is. An unseen context backs off to one character less, so all contexts
+        with the same seen end share one distribution."""
+        return self.seen_context_of(self._context(context))
+
+    def moves(self, rows: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """The seen context (as its row) after each context of seen context ``rows`` followed
+        by the character of each ``codes`` (``char_code``; -1: a character no context holds):
+        ``seen_context`` of the longer context, worked out for many at once from the seen
+        ends alone. Every seen context's start is seen (``_close_contexts``), so the seen
+        contexts form a trie, and the longest seen end of ``seen + char`` is found by trying
+        ``seen``'s seen ends from the longest down (each the seen end of the one before less
+        its first character) for one that a seen context continues with ``char`` (the
+        automaton of Aho and Corasick). What beam search follows a prefix's LM state with."""
+        keys, kids, fail, depth, classes = self._automaton()
+        cur = np.where(depth[rows] >= self.order - 1, fail[rows], rows)  # room for one more
+        out = np.full(len(rows), self._rows[""], np.int64)
+        todo = np.flatnonzero(codes >= 0)
+        root = self._rows[""]
+        while len(todo) and len(keys):
+            key = cur[todo] * classes + codes[todo]
+            pos = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
+            hit = keys[pos] == key
+            out[todo[hit]] = kids[pos[hit]]
+            todo = todo[~hit]
+            todo = todo[cur[todo] != root]  # (not continued even after \"\": \"\")
+            cur[todo] = fail[cur[todo]]
+        return out
+
+    def char_code(self, char: str) -> int:
+        """``char``'s number in ``moves`` (-1 when no seen context holds it)."""
+        self._automaton()
+        return self._automaton_codes.get(char, -1)
+
+    def _automaton(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """``moves``'s tables, made once: the seen contexts continued by one character
+        (sorted keys ``row of the start * classes + code``, and the longer context's row),
+        each row's seen end without its first character (``fail``) and its length."""
+        if self._moves is None:
+            ctxs, rows = self._contexts, self._rows
+            chars = dict.fromkeys([*self.vocab, *set("".join(ctxs))])
+            self._automaton_codes = codes = {c: i for i, c in enumerate(chars)}
+            classes = max(1, len(chars))
+            longer = [r for r, ctx in enumerate(ctxs) if ctx]
+            keys = (np.array([rows[ctxs[r][:-1]] for r in longer], np.int64) * classes
+                    + np.array([codes[ctxs[r][-1]] for r in longer], np.int64))
+            order = np.argsort(keys, kind="stable")
+            fail = [rows.get(ctx[1:], -1) for ctx in ctxs]  # (an end not seen: rare)
+            for r in (r for r, f in enumerate(fail) if f < 0):
+                fail[r] = rows[self.seen_context_of(ctxs[r][1:])]
+            depth = np.fromiter(map(len, ctxs), np.int64, len(ctxs))
+            self._moves = (keys[order], np.asarray(longer, np.int64)[order],
+                           np.asarray(fail, np.int64), depth, classes)
+        return self._moves
+
+    def seen_context_of(self, ctx: str) -> str:
+        """The longest end of ``ctx`` itself (no start-of-line padding) that is seen."""
         for k in range(len(ctx)):
             if ctx[k:] in self._rows:
                 return ctx[k:]
         return ""
-
-    def seen_after(self, seen: str, char: str) -> str:
-        """``seen_context`` of a context whose seen context is ``seen``, followed by ``char``:
-        when the LM ``steps_back_off``, the longest seen end of ``seen + char`` is the longest
-        seen end of the whole context + ``char`` (an end of it longer than ``seen`` + one
-        character would be seen without its own start being seen). What beam search needs to
-        follow the LM label by label instead of reading each prefix's last characters again."""
-        ctx = (seen + char)[-(self.order - 1):] if self.order > 1 else ""
-        for k in range(len(ctx)):
-            if ctx[k:] in self._rows:
-                return ctx[k:]
-        return ""
-
-    @property
-    def steps_back_off(self) -> bool:
-        """Whether every seen context without its last character is seen too (true of every
-        LM ``train`` and ``adapted`` make, its longest contexts pruned or not: a context seen
-        before some character is the start of one seen after it), so that ``seen_after``
-        gives ``seen_context``. Checked once per LM, over all its contexts."""
-        if self._steps is None:
-            self._steps = all(ctx[:-1] in self._rows for ctx in self._rows if ctx)
-        return self._steps
 
     def _distribution(self, ctx: str) -> np.ndarray:
         cached = self._cache.get(ctx)
@@ -202,57 +254,36 @@ class CharNgramLM:
         self._cache[ctx] = p
         return p
 
-    def distributions(self, contexts: list[str]) -> list[np.ndarray]:
-        """``_distribution`` of several contexts (each at most order-1 characters) at once,
-        the same arrays value for value: each context and its shorter ends not yet memoised
-        are worked out a length at a time, all contexts of one length in a few numpy calls
-        (beam search asks for dozens of new contexts a frame across a page's lines)."""
-        if len(contexts) <= FEW_CONTEXTS:  # one at a time is cheaper
-            return [self._distribution(c) for c in contexts]
-        made: dict[str, np.ndarray] = {}  # memoised before (``_distribution("")`` may clear them)
-        todo: dict[str, None] = {}  # (ordered, without repeats)
-        by_length: dict[int, list[str]] = {}
-        for ctx in contexts:
-            while ctx not in todo and ctx not in made:
-                held = self._cache.get(ctx)
-                if held is not None:
-                    made[ctx] = held
-                    break
-                todo[ctx] = None
-                by_length.setdefault(len(ctx), []).append(ctx)
-                if not ctx:
-                    break
-                ctx = ctx[1:]
-        for length, group in sorted(by_length.items()):
-            if not length:
-                made[""] = self._distribution("")
-                continue
-            lower = [made[c[1:]] for c in group]
-            rows = [self._rows.get(c) for c in group]
-            seen = [k for k, r in enumerate(rows) if r is not None]
-            for k, ctx in enumerate(group):
-                if rows[k] is None:  # unseen: the lower order's distribution itself
-                    made[ctx] = lower[k]
-            if not seen:
-                continue
-            r = np.array([rows[k] for k in seen], np.int64)
-            block = self._backoff[r][:, None] * np.stack([lower[k] for k in seen])
+    def row_distributions(self, rows: np.ndarray) -> np.ndarray:
+        """``_distribution`` of the seen contexts of several rows at once, (rows, vocab + 1),
+        the same values: a row's lower order is the distribution of its context less the
+        first character, which is that of its seen end (``moves``'s ``fail``, one character
+        shorter at least). The rows and their seen ends are worked out once each, shortest
+        first, all of one length in a few numpy calls (beam search asks for dozens of new
+        contexts a frame across a page's lines)."""
+        _, _, fail, depth, _ = self._automaton()
+        rows = np.asarray(rows, np.int64)
+        every, ends = [rows], rows
+        for _ in range(self.order - 1):  # each row's seen ends
+            ends = fail[ends]
+            every.append(ends)
+        every_row = np.unique(np.concatenate(every))  # (sorted: found by searchsorted)
+        out = np.empty((len(every_row), len(self.vocab) + 1))
+        lengths = depth[every_row]
+        for length in np.unique(lengths).tolist():
+            at = np.flatnonzero(lengths == length)
+            r = every_row[at]
+            if length:
+                lower = out[np.searchsorted(every_row, fail[r])]
+            else:
+                lower = np.full((len(r), out.shape[1]), 1.0 / out.shape[1])
+            out[at] = self._backoff[r][:, None] * lower
             a, b = self._starts[r], self._starts[r + 1]
             counts = b - a
-            at = np.repeat(a - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) \
+            flat = np.repeat(a - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) \
                 + np.arange(int(counts.sum()))  # every count of those rows, row after row
-            block[np.repeat(np.arange(len(r)), counts), self._chars[at]] += self._shares[at]
-            block.flags.writeable = False
-            for k, p in zip(seen, block):
-                made[group[k]] = p
-        out = [made[c] for c in contexts]
-        for ctx in todo:  # memoised (bounded, as ``_distribution`` does)
-            p = made[ctx]
-            if ctx not in self._cache:
-                if len(self._cache) >= CACHE_LIMIT:
-                    self._cache.clear()
-                self._cache[ctx] = p
-        return out
+            out[np.repeat(at, counts), self._chars[flat]] += self._shares[flat]
+        return out[np.searchsorted(every_row, rows)]
 
     def prob(self, context: str, char: str) -> float:
         """Interpolated P(char | last order-1 characters of context)."""
@@ -339,10 +370,9 @@ class CharLabelScorer:
     belongs to a context of the last order-1 labels (KEY_LIMIT at most); a charset character
     the LM never saw gets its "outside the vocabulary" share.
 
-    Beam search follows the LM from label to label instead (``start``, ``after``,
-    ``rows_at``): a state is the seen context itself when the LM backs off in steps
-    (``CharNgramLM.steps_back_off``; every LM ``train`` makes), else the last order-1 labels.
-    Either way a prefix's state gives exactly its ``row``."""
+    Beam search follows the LM label by label instead: a prefix's state is its seen context
+    (a row number of the LM, ``start`` for the empty prefix), ``moves`` gives the states of
+    prefixes one label longer and ``rows_at`` their rows, exactly the prefixes' ``row``."""
 
     def __init__(self, lm: CharNgramLM, charset: list[str]) -> None:
         self.lm, self.charset = lm, list(charset)
@@ -350,45 +380,36 @@ class CharLabelScorer:
         self._keep = lm.order - 1
         self.rows: dict[tuple[int, ...], np.ndarray] = {}  # label context -> its row
         self._seen: dict[str, np.ndarray] = {}  # seen context -> its row
-        self.stepwise = lm.steps_back_off
-        self.start: str | tuple[int, ...] = lm.seen_context("") if self.stepwise else ()
+        self.start = lm._rows[lm.seen_context("")]
+        self.n_states = len(lm._rows)
+        self._codes = np.array([lm.char_code(c) for c in charset] + [-1])
 
-    def after(self, state: str | tuple[int, ...], label: int) -> str | tuple[int, ...]:
-        """The state of a prefix of state ``state`` followed by ``label`` (not memoised:
-        beam search keeps the moves it made)."""
-        if self.stepwise:
-            return self.lm.seen_after(state, self.charset[label - 1])  # type: ignore[arg-type]
-        return (state + (label,))[-self._keep:] if self._keep else ()  # type: ignore[operator]
+    def moves(self, states: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """The state of a prefix in each state followed by each label (``CharNgramLM.moves``)."""
+        return self.lm.moves(states, self._codes[labels - 1])
+
+    def rows_at(self, states: np.ndarray) -> np.ndarray:
+        """The rows of several states at once, (states, labels), worked out together
+        (``CharNgramLM.row_distributions``; beam search asks once per state and search)."""
+        dists = self.lm.row_distributions(np.asarray(states, np.int64))[:, self._columns]
+        return np.log(np.maximum(dists, 1e-12))
 
     def row(self, prefix: tuple[int, ...]) -> np.ndarray:
         """log P(label | prefix) of every label, at ``[label - 1]`` (read-only, memoised)."""
         key = prefix[-self._keep:] if self._keep else ()
         got = self.rows.get(key)
         if got is None:
-            got = self.rows_at([key], stepwise=False)[0]
+            ctx = self.lm.seen_context("".join(self.charset[c - 1] for c in key))
+            got = self._seen.get(ctx)
+            if got is None:
+                if len(self._seen) >= CACHE_LIMIT:
+                    self._seen.clear()
+                got = self._seen[ctx] = self.rows_at(np.array([self.lm._rows[ctx]]))[0]
+                got.flags.writeable = False
             if len(self.rows) >= KEY_LIMIT:
                 self.rows.clear()
             self.rows[key] = got
         return got
-
-    def rows_at(self, states: list, stepwise: bool | None = None) -> np.ndarray:
-        """The rows of several states at once (``row`` of prefixes in those states),
-        (states, labels): the new seen contexts' distributions worked out together
-        (``CharNgramLM.distributions``). ``stepwise=False``: the states are label contexts."""
-        stepwise = self.stepwise if stepwise is None else stepwise
-        seen = list(states) if stepwise else [
-            self.lm.seen_context("".join(self.charset[c - 1] for c in key)) for key in states]
-        known = {c: self._seen[c] for c in seen if c in self._seen}
-        new = list(dict.fromkeys(c for c in seen if c not in known))
-        if new:
-            dists = np.stack(self.lm.distributions(new))[:, self._columns]
-            logs = np.log(np.maximum(dists, 1e-12))
-            logs.flags.writeable = False
-            known.update(zip(new, logs))
-            if len(self._seen) + len(new) > CACHE_LIMIT:
-                self._seen.clear()
-            self._seen.update(zip(new, logs))
-        return np.stack([known[c] for c in seen]) if seen else np.zeros((0, len(self.charset)))
 
     def __call__(self, prefix: tuple[int, ...], label: int) -> float:
         return float(self.row(prefix)[label - 1])

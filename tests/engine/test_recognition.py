@@ -209,9 +209,9 @@ def test_contexts_share_the_row_of_their_seen_end() -> None:
 
 
 def test_lm_rows_at_once_are_the_rows_one_by_one(monkeypatch) -> None:
-    """``distributions`` and ``rows_of`` (what beam search asks a page's lines at once) give
-    the very arrays of ``_distribution`` and ``row``, memoised or not, with tiny caches that
-    are cleared while they work."""
+    """``row_distributions`` and ``rows_at`` (what beam search asks a page's lines at once)
+    give the very values of ``_distribution`` and ``row``, memoised or not, with tiny caches
+    that are cleared while they work."""
     from engine.recognition import lm as lm_module
 
     monkeypatch.setattr(lm_module, "CACHE_LIMIT", 5)
@@ -219,57 +219,78 @@ def test_lm_rows_at_once_are_the_rows_one_by_one(monkeypatch) -> None:
     texts, vocab = ["abab abba baab", "bbaa ab", "a b a"], list("ab ")
     alone = lm_module.CharNgramLM.train(texts, vocab, order=4)
     together = lm_module.CharNgramLM.train(texts, vocab, order=4)
-    contexts = [(lm_module.BOS * 3 + "".join(p))[-3:][k:]
-                for p in itertools.product("ab ", repeat=3) for k in range(4)]
-    for size in (9, 2):  # (together, and one by one below ``FEW_CONTEXTS``)
-        for start in range(0, len(contexts), size):
-            part = contexts[start:start + size]
-            for ctx, got in zip(part, together.distributions(part)):
-                assert np.array_equal(got, alone._distribution(ctx))
+    rows = np.arange(len(together._contexts))
+    for size in (9, 2, 1):
+        for start in range(0, len(rows), size):
+            part = rows[start:start + size]
+            for r, got in zip(part.tolist(), together.row_distributions(part)):
+                assert np.array_equal(got, alone._distribution(together._contexts[r]))
     one, many = alone.label_scorer(vocab), together.label_scorer(vocab)
     prefixes = [p for n in range(5) for p in itertools.product((1, 2, 3), repeat=n)]
     for start in range(0, len(prefixes), 11):
         part = prefixes[start:start + 11]
-        states = [_state_after(many, p) for p in part]
+        states = np.array([_state_after(many, p) for p in part])
         assert np.array_equal(many.rows_at(states), np.stack([one.row(p) for p in part]))
 
 
-def _state_after(scorer, prefix: tuple[int, ...]):
+def _state_after(scorer, prefix: tuple[int, ...]) -> int:
     """The label scorer's state after ``prefix``, followed label by label from its start."""
-    state = scorer.start
+    state = np.array([scorer.start])
     for label in prefix:
-        state = scorer.after(state, label)
-    return state
+        state = scorer.moves(state, np.array([label]))
+    return int(state[0])
+
+
+def _reference_distribution(counts: dict, vocab: list[str], discount: float, ctx: str) -> list:
+    """Interpolated absolute discounting from the raw counts, as written in the books (a
+    character outside ``vocab`` only adds to the back-off weight: the last slot, for all
+    such characters, gets none of its counts)."""
+    if ctx == "":
+        lower = [1.0 / (len(vocab) + 1)] * (len(vocab) + 1)
+    else:
+        lower = _reference_distribution(counts, vocab, discount, ctx[1:])
+    row = counts.get(ctx)
+    if not row:
+        return lower
+    total = sum(row.values())
+    out = [discount * len(row) / total * p for p in lower]
+    for c, n in row.items():
+        if c in vocab:
+            out[vocab.index(c)] += max(n - discount, 0) / total
+    return out
 
 
 def test_lm_followed_label_by_label_reaches_the_seen_context() -> None:
-    """Following the LM label by label (``start``, ``after``) reaches each prefix's seen
-    context, pruned longest contexts and adapted counts included, and a state's row is the
-    prefix's row. An LM whose seen contexts lack their starts (hand-made counts) cannot be
-    followed so: its states are the last labels, with the same rows, and beam search reads
-    with it as with the same LM asked label by label."""
+    """Following the LM label by label (``start``, ``moves``) reaches each prefix's seen
+    context, pruned longest contexts, adapted counts and characters the LM never saw
+    included, and a state's row is the prefix's row. Counts whose contexts lack their starts
+    (hand-made, or pruned at every order) get those starts as rows that back off entirely:
+    the distributions stay those of the counts, which are saved as they were; beam search
+    reads with such an LM as with the same LM asked label by label."""
     from engine.recognition.ctc import beam_nbest_lines
     from engine.recognition.lm import CharNgramLM
 
     charset = list("ab z")  # 'z' unknown to the LM
     texts = ["abab abba baab", "bbaa ab", "a b a", "aaab bbba"]
     pruned = CharNgramLM.train(texts, list("ab "), order=5, min_count=2)
-    adapted = pruned.adapted(["ba ba ab"], weight=3)
-    for lm in (CharNgramLM.train(texts, list("ab "), order=4), pruned, adapted):
+    gappy_counts = {"": {"a": 3, "b": 2, " ": 1}, "ab": {"a": 2, " ": 1, "q": 1}, "b": {"b": 1},
+                    "\x02ba": {"b": 2}}
+    gappy = CharNgramLM(4, list("ab "), gappy_counts)
+    assert gappy.counts == gappy_counts
+    for ctx in map("".join, itertools.product("ab \x02", repeat=3)):
+        assert gappy.distribution(ctx).tolist() == pytest.approx(
+            _reference_distribution(gappy_counts, list("ab "), 0.75, ctx), abs=1e-15)
+    lms = [CharNgramLM.train(texts, list("ab "), order=4), pruned,
+           pruned.adapted(["ba ba ab"], weight=3), gappy, CharNgramLM.train([], list("ab "), 3)]
+    for lm in lms:
         scorer = lm.label_scorer(charset)
-        assert lm.steps_back_off and scorer.stepwise
         for n in range(6):
             for prefix in itertools.product((1, 2, 3, 4), repeat=n):
                 state = _state_after(scorer, prefix)
-                assert state == lm.seen_context("".join(charset[c - 1] for c in prefix))
-                assert np.array_equal(scorer.rows_at([state])[0], scorer.row(prefix))
-    gappy = CharNgramLM(3, list("ab "), {"": {"a": 3, "b": 2, " ": 1}, "ab": {"a": 2, " ": 1},
-                                         "b": {"b": 1}})
+                assert lm._contexts[state] == lm.seen_context(
+                    "".join(charset[c - 1] for c in prefix))
+                assert np.array_equal(scorer.rows_at(np.array([state]))[0], scorer.row(prefix))
     scorer = gappy.label_scorer(charset)
-    assert not gappy.steps_back_off and not scorer.stepwise
-    for prefix in itertools.product((1, 2, 3), repeat=3):
-        assert np.array_equal(scorer.rows_at([_state_after(scorer, prefix)])[0],
-                              scorer.row(prefix))
     lines = _peaked_lines(np.random.default_rng(5), len(charset) + 1, [30, 12, 25])
     kw = {"beam": 6, "n": 4, "prune": 1e-2, "lm_weight": 0.7, "length_bonus": 0.3}
     assert beam_nbest_lines(lines, lm=scorer, **kw) == beam_nbest_lines(
