@@ -297,36 +297,58 @@ def _doubled(*arrays: np.ndarray) -> list[np.ndarray]:
 
 def align_confidences(log_probs: np.ndarray, labels: list[int]) -> list[float]:
     """Viterbi-align ``labels`` to the frames; each label's confidence is its highest posterior
-    over the frames aligned to it."""
-    if not labels:
-        return []
-    t_len = log_probs.shape[0]
-    ext = [BLANK]
-    for c in labels:
-        ext += [c, BLANK]
-    s_len = len(ext)
-    emit = log_probs[:, ext]  # (T, S): each state's posterior per frame
-    codes = np.asarray(ext)
-    skip_ok = np.zeros(s_len, dtype=bool)  # a label may follow the previous label directly
-    skip_ok[2:] = (codes[2:] != BLANK) & (codes[2:] != codes[:-2])
-    score = np.full((t_len, s_len), -np.inf)
-    back = np.zeros((t_len, s_len), dtype=np.int64)
-    score[0, :min(2, s_len)] = emit[0, :min(2, s_len)]
-    states = np.arange(s_len)
-    for t in range(1, t_len):
-        prev = score[t - 1]
-        moves = np.full((3, s_len), -np.inf)  # stay, advance one, skip a blank
-        moves[0] = prev
-        moves[1, 1:] = prev[:-1]
-        moves[2, 2:] = np.where(skip_ok[2:], prev[:-2], -np.inf)
-        best = moves.argmax(0)  # ties keep the nearest state, as the earlier loop did
-        score[t] = moves[best, states] + emit[t]
-        back[t] = states - best
-    s = s_len - 1 if s_len < 2 or score[-1, s_len - 1] >= score[-1, s_len - 2] else s_len - 2
-    confs = [0.0] * len(labels)
-    for t in range(t_len - 1, -1, -1):
-        if ext[s] != BLANK:
-            k = (s - 1) // 2
-            confs[k] = max(confs[k], float(math.exp(log_probs[t, ext[s]])))
-        s = int(back[t, s]) if t > 0 else s
-    return confs
+    over the frames aligned to it. One line of :func:`align_confidences_lines`."""
+    return align_confidences_lines([log_probs], [labels])[0]
+
+
+def align_confidences_lines(lines: list[np.ndarray], labellings: list[list[int]]
+                            ) -> list[list[float]]:
+    """:func:`align_confidences` of several lines, their Viterbi steps taken side by side
+    (each frame's numpy calls on lines x states arrays): each line's answer is what it gets
+    alone."""
+    out: list[list[float]] = [[] for _ in lines]
+    todo = [b for b, labels in enumerate(labellings) if labels and len(lines[b])]
+    if not todo:
+        return out
+    exts = [[BLANK] + [x for c in labellings[b] for x in (c, BLANK)] for b in todo]
+    t_lens = np.array([len(lines[b]) for b in todo])
+    s_lens = np.array([len(e) for e in exts])
+    n, t_max, s_max = len(todo), int(t_lens.max()), int(s_lens.max())
+    codes = np.zeros((n, s_max), np.int64)
+    for k, ext in enumerate(exts):
+        codes[k, :len(ext)] = ext
+    real = np.arange(s_max)[None, :] < s_lens[:, None]
+    skip_ok = np.zeros((n, s_max), dtype=bool)  # a label may follow the previous label directly
+    skip_ok[:, 2:] = (codes[:, 2:] != BLANK) & (codes[:, 2:] != codes[:, :-2]) & real[:, 2:]
+    rows = [np.asarray(lines[b], dtype=np.float64) for b in todo]
+    ar = np.arange(n)[:, None]
+
+    def emit(t: int) -> np.ndarray:  # each state's posterior at frame t (-inf: no state)
+        frame = np.stack([r[min(t, len(r) - 1)] for r in rows])
+        return np.where(real, frame[ar, codes], -np.inf)
+
+    score = np.full((n, s_max), -np.inf)
+    score[:, :2] = emit(0)[:, :2]
+    back = np.zeros((t_max, n, s_max), np.int8)  # how far back each state's best move came from
+    moves = np.full((3, n, s_max), -np.inf)  # stay, advance one, skip a blank
+    for t in range(1, t_max):
+        moves[0] = score
+        moves[1, :, 1:] = score[:, :-1]
+        moves[2, :, 2:] = np.where(skip_ok[:, 2:], score[:, :-2], -np.inf)
+        best = moves.argmax(0)  # ties keep the nearest state, as one line alone does
+        stepped = np.take_along_axis(moves, best[None], 0)[0] + emit(t)
+        going = (t < t_lens)[:, None]
+        score = np.where(going, stepped, score)
+        back[t] = np.where(going, best, 0)
+    for k, b in enumerate(todo):
+        ext, s_len, final = exts[k], int(s_lens[k]), score[k]
+        s = s_len - 1 if s_len < 2 or final[s_len - 1] >= final[s_len - 2] else s_len - 2
+        confs = [0.0] * len(labellings[b])
+        lp = rows[k]
+        for t in range(int(t_lens[k]) - 1, -1, -1):
+            if ext[s] != BLANK:
+                i = (s - 1) // 2
+                confs[i] = max(confs[i], float(math.exp(lp[t, ext[s]])))
+            s -= int(back[t, k, s]) if t > 0 else 0
+        out[b] = confs
+    return out

@@ -305,7 +305,29 @@ class CharNgramLM:
     def text_log_prob(self, text: str) -> float:
         """log P(text) as one line (from the start-of-line context): how well this LM explains
         a reading, e.g. to tell which language a page is written in."""
-        return sum(math.log(max(self.prob(text[:i], ch), 1e-12)) for i, ch in enumerate(text))
+        return float(self.text_log_probs([text])[0])
+
+    def text_log_probs(self, texts: list[str]) -> np.ndarray:
+        """``text_log_prob`` of several texts (a page's readings) at once: their contexts
+        followed a character at a time together (``moves``), each seen context's
+        distribution worked out once (``row_distributions``)."""
+        lengths = np.array([len(t) for t in texts], np.int64)
+        states = np.full(len(texts), self._rows[self.seen_context("")], np.int64)
+        asked, columns, owners = [], [], []  # each character's context, itself, its text
+        for i in range(int(lengths.max(initial=0))):
+            at = np.flatnonzero(lengths > i)
+            chars = [texts[k][i] for k in at.tolist()]
+            asked.append(states[at])
+            columns.append([self.index.get(c, len(self.vocab)) for c in chars])
+            owners.append(at)
+            states[at] = self.moves(states[at], np.array([self.char_code(c) for c in chars],
+                                                         np.int64))
+        out = np.zeros(len(texts))
+        if asked:
+            rows, where = np.unique(np.concatenate(asked), return_inverse=True)
+            probs = self.row_distributions(rows)[where.ravel(), np.concatenate(columns)]
+            np.add.at(out, np.concatenate(owners), np.log(np.maximum(probs, 1e-12)))
+        return out
 
     def label_scorer(self, charset: list[str]) -> "CharLabelScorer":
         """log P(label | previous labels) for CTC labels, as beam search asks for it."""

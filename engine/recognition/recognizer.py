@@ -21,7 +21,7 @@ import numpy as np
 from engine.document import Line, Origin, Page
 from engine.errors import ModelError
 from engine.progress import CancelToken, ProgressCallback, no_progress
-from engine.recognition.ctc import align_confidences, beam_nbest_lines, greedy_decode
+from engine.recognition.ctc import align_confidences_lines, beam_nbest_lines, greedy_decode
 from engine.recognition.lm import LANGUAGE_LM_FILE, CharLabelScorer, CharNgramLM
 from engine.recognition.word_lm import WordBigramLM, rerank
 from engine.recognition.onnx_model import OnnxLineModel
@@ -109,7 +109,7 @@ def best_language(languages: list[LanguageLM], texts: list[str]) -> LanguageLM |
     to judge by."""
     if not languages or not any(texts):
         return None
-    return max(languages, key=lambda lang: sum(lang.lm.text_log_prob(t) for t in texts))
+    return max(languages, key=lambda lang: float(lang.lm.text_log_probs(texts).sum()))
 
 
 def load_language_lms(model_dir: Path, card: dict) -> list[LanguageLM]:
@@ -294,8 +294,7 @@ class Recognizer:
         LM when it has one; each character's confidence along the reading's best alignment."""
         if self.beam > 1:
             found = [ranked[0][0] for ranked in self._ranked_lines(posteriors, language, 1)]
-            decoded = [(labels, align_confidences(lp, labels))
-                       for lp, labels in zip(posteriors, found)]
+            decoded = list(zip(found, align_confidences_lines(posteriors, found)))
         else:
             decoded = [greedy_decode(lp) for lp in posteriors]
         out = []

@@ -109,6 +109,52 @@ def test_wide_beam_search_is_exact_with_lm_and_length_bonus(seed: int) -> None:
         assert [score for _, score in got] == pytest.approx([score for _, score in best])
 
 
+def _align_alone(lp: np.ndarray, labels: list[int]) -> list[float]:
+    """The Viterbi alignment of one line written out frame by frame (the reference)."""
+    ext = [0] + [x for c in labels for x in (c, 0)]
+    score = np.full((len(lp), len(ext)), -np.inf)
+    back = np.zeros((len(lp), len(ext)), np.int64)
+    score[0, :2] = lp[0, ext[:2]]
+    for t in range(1, len(lp)):
+        for s, c in enumerate(ext):
+            came = [(score[t - 1, s], 0)]
+            if s >= 1:
+                came.append((score[t - 1, s - 1], 1))
+            if s >= 2 and c != 0 and c != ext[s - 2]:
+                came.append((score[t - 1, s - 2], 2))
+            best, step = max(came, key=lambda v: v[0])  # (ties: the nearest state)
+            score[t, s], back[t, s] = best + lp[t, c], step
+    s = len(ext) - 1 if score[-1, -1] >= score[-1, -2] else len(ext) - 2
+    confs = [0.0] * len(labels)
+    for t in range(len(lp) - 1, -1, -1):
+        if ext[s]:
+            confs[(s - 1) // 2] = max(confs[(s - 1) // 2], float(np.exp(lp[t, ext[s]])))
+        s -= back[t, s] if t > 0 else 0
+    return confs
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_lines_aligned_together_align_as_alone(seed: int) -> None:
+    """``align_confidences_lines`` (a batch's Viterbi steps side by side) gives each line the
+    confidences of its own alignment: lines of different lengths and labellings, repeated
+    labels, an empty labelling and an empty line."""
+    from engine.recognition.ctc import align_confidences_lines
+
+    rng = np.random.default_rng(seed)
+    lines = _peaked_lines(rng, 5, [int(n) for n in rng.integers(2, 30, 6)])
+    labellings = [[int(c) for c in rng.integers(1, 5, max(1, len(lp) // 4))] for lp in lines]
+    labellings[1] = [2, 2, 3][: len(lines[1]) // 2 or 1]
+    lines.append(np.zeros((0, 5)))
+    labellings.append([1])
+    labellings[2] = []
+    got = align_confidences_lines(lines, labellings)
+    assert got[2] == [] and got[-1] == []
+    for lp, labels, confs in zip(lines[:-1], labellings, got):
+        if labels:
+            assert confs == _align_alone(lp, labels)
+            assert align_confidences(lp, labels) == confs
+
+
 def test_align_confidences_follow_best_path() -> None:
     lp = _log([[.1, .8, .1], [.9, .05, .05], [.1, .3, .6]])
     assert align_confidences(lp, [1, 2]) == pytest.approx([0.8, 0.6])
@@ -752,6 +798,9 @@ def test_text_log_prob_is_the_sum_of_the_character_log_probs() -> None:
     text = "abba b"
     assert lm.text_log_prob(text) == pytest.approx(sum(lm.log_prob(text[:i], c) for i, c in enumerate(text)))
     assert lm.text_log_prob("") == 0.0
+    texts = ["abba b", "", "zab a", "b", "bbbbbaaaaz ab"]  # ('z' outside the LM's characters)
+    assert lm.text_log_probs(texts).tolist() == pytest.approx(
+        [sum(lm.log_prob(t[:i], c) for i, c in enumerate(t)) for t in texts])
 
 
 def test_char_lm_min_count_prunes_only_the_longest_contexts() -> None:
