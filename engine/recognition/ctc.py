@@ -320,15 +320,14 @@ def align_confidences_lines(lines: list[np.ndarray], labellings: list[list[int]]
     real = np.arange(s_max)[None, :] < s_lens[:, None]
     skip_ok = np.zeros((n, s_max), dtype=bool)  # a label may follow the previous label directly
     skip_ok[:, 2:] = (codes[:, 2:] != BLANK) & (codes[:, 2:] != codes[:, :-2]) & real[:, 2:]
-    rows = [np.asarray(lines[b], dtype=np.float64) for b in todo]
-    ar = np.arange(n)[:, None]
-
-    def emit(t: int) -> np.ndarray:  # each state's posterior at frame t (-inf: no state)
-        frame = np.stack([r[min(t, len(r) - 1)] for r in rows])
-        return np.where(real, frame[ar, codes], -np.inf)
-
+    rows = [np.asarray(lines[b]) for b in todo]
+    # each state's posterior at each frame (-inf: no such state), in the posteriors' own
+    # precision (float32 from the network: added to float64 scores, as one line alone is)
+    emit = np.full((t_max, n, s_max), -np.inf, dtype=np.result_type(*rows, np.float32))
+    for k, r in enumerate(rows):
+        emit[:len(r), k, :s_lens[k]] = r[:, codes[k, :s_lens[k]]]
     score = np.full((n, s_max), -np.inf)
-    score[:, :2] = emit(0)[:, :2]
+    score[:, :2] = emit[0, :, :2]
     back = np.zeros((t_max, n, s_max), np.int8)  # how far back each state's best move came from
     moves = np.full((3, n, s_max), -np.inf)  # stay, advance one, skip a blank
     for t in range(1, t_max):
@@ -336,7 +335,7 @@ def align_confidences_lines(lines: list[np.ndarray], labellings: list[list[int]]
         moves[1, :, 1:] = score[:, :-1]
         moves[2, :, 2:] = np.where(skip_ok[:, 2:], score[:, :-2], -np.inf)
         best = moves.argmax(0)  # ties keep the nearest state, as one line alone does
-        stepped = np.take_along_axis(moves, best[None], 0)[0] + emit(t)
+        stepped = np.take_along_axis(moves, best[None], 0)[0] + emit[t]
         going = (t < t_lens)[:, None]
         score = np.where(going, stepped, score)
         back[t] = np.where(going, best, 0)

@@ -33,6 +33,12 @@ training and share the row of a shorter one, so there are about twice as many as
 
 
 
+FEW_ROWS = 6
+"""Up to this many rows, ``row_distributions`` works them out one by one (``_distribution``,
+whose memo keeps the shorter contexts it meets): cheaper than its numpy calls per context
+length for a few (a line decoded alone asks for a few new ones a frame)."""
+
+
 LANGUAGE_LM_FILE = re.compile(r"lm-[A-Za-z0-9_-]+\.json\.gz")
 """The names a per-language LM may have in a model folder (``language_lm_file`` makes them)."""
 
@@ -261,8 +267,11 @@ class CharNgramLM:
         shorter at least). The rows and their seen ends are worked out once each, shortest
         first, all of one length in a few numpy calls (beam search asks for dozens of new
         contexts a frame across a page's lines)."""
-        _, _, fail, depth, _ = self._automaton()
         rows = np.asarray(rows, np.int64)
+        if len(rows) <= FEW_ROWS:  # one at a time is cheaper (and memoised)
+            return np.stack([self._distribution(self._contexts[r]) for r in rows.tolist()]
+                            or [np.zeros(len(self.vocab) + 1)])[:len(rows)]
+        _, _, fail, depth, _ = self._automaton()
         every, ends = [rows], rows
         for _ in range(self.order - 1):  # each row's seen ends
             ends = fail[ends]
