@@ -230,13 +230,16 @@ Poilus): order 5 18.08 / 28.90 %, 6 17.86 / 28.70 %, 7 17.82 / 28.54 %, 8 17.77 
 (1.9 MB); order 6 with 200,000 lines of Webster's 1913 prose added 17.29 / 31.23 % (English
 text hurts the French collection; 8 MB)."""
 
-READ_BEAM = 32
+READ_BEAM = 64
 """The beam width a tuned model reads with. Its weights are chosen with beam 8, then it reads
 wider (phase-6 student, every val line, per-page LMs; Hooker / Poilus): beam 8 16.60 / 27.27 %,
 16 16.31 / 27.09 %, 32 16.08 / 27.00 % (beam 32 decodes about 3.4 times slower than 8). 16
 until session 22, whose search of a page's lines side by side read beam 32 faster than the old
 search read 16 (bundled phase 12: Hooker 14.45 -> 14.09 %, Poilus 23.07 -> 23.06 %; 34.7
-lines/s as the application reads against 25.4-32.8 before, ``docs/recognition.md``).
+lines/s as the application reads against 25.4-32.8 before, ``docs/recognition.md``); 32
+until session 23, whose search follows the LM as an automaton and read beam 64 as fast as
+beam 32 before (Hooker 14.09 -> 13.90 %, Poilus 23.06 -> 22.60 %; beam 48 13.97 / 22.79 %,
+96 13.81 / 22.64 %, 128 13.75 / 22.72 %).
 Choosing the weights with beam 16 instead picked a Hooker LM weight of 0.6 on the 150 tuning
 lines, which read all of Hooker's val at 16.65 %: the weights are noisier to choose than the
 beam width, so they are chosen with the cheaper beam."""
