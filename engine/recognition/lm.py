@@ -32,7 +32,6 @@ about 200 bytes: some 13 MB in all). Most contexts a beam search meets were neve
 training and share the row of a shorter one, so there are about twice as many as rows."""
 
 
-
 FEW_ROWS = 6
 """Up to this many rows, ``row_distributions`` works them out one by one (``_distribution``,
 whose memo keeps the shorter contexts it meets): cheaper than its numpy calls per context
@@ -268,9 +267,10 @@ class CharNgramLM:
         first, all of one length in a few numpy calls (beam search asks for dozens of new
         contexts a frame across a page's lines)."""
         rows = np.asarray(rows, np.int64)
+        if not len(rows):
+            return np.zeros((0, len(self.vocab) + 1))
         if len(rows) <= FEW_ROWS:  # one at a time is cheaper (and memoised)
-            return np.stack([self._distribution(self._contexts[r]) for r in rows.tolist()]
-                            or [np.zeros(len(self.vocab) + 1)])[:len(rows)]
+            return np.stack([self._distribution(self._contexts[r]) for r in rows.tolist()])
         _, _, fail, depth, _ = self._automaton()
         every, ends = [rows], rows
         for _ in range(self.order - 1):  # each row's seen ends
