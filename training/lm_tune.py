@@ -1,15 +1,16 @@
 """Build the character LMs of a model folder from the training transcriptions and choose their
 beam-search weights on val lines (model selection only); the result goes into the card.
 
-    python -m training.lm_tune resources/models/htrjand-student [--lines 150] [--order 7]
+    python -m training.lm_tune resources/models/htrjand-student [--lines 150] [--order 7] [--beam 64]
 
 Two kinds: the pooled LM of all collections (``lm.json``, balanced between them), and — when
 the model was trained on several collections — one LM per collection (``lm-<name>.json.gz``;
 an English collection's gets Webster's 1913 prose from Debian's ``dict-gcide`` as well, when
 installed), of which the recognizer picks, per page, the one that explains the page's greedy
 reading best. Each collection's LM may also get a word bigram LM of its train transcriptions
-(``lm-<name>-words.json.gz``) that reranks the beam's 8 best readings, kept when it reads that
-collection's val lines better (``with_word_lm``). The per-collection LMs are kept only when
+(``lm-<name>-words.json.gz``; an English one's with Webster's prose too, ``collection_word_lm``)
+that reranks the beam's 8, 16 or 32 best readings, kept when it reads that collection's val
+lines better (``with_word_lm``). The per-collection LMs are kept only when
 they read the tuning lines better.
 """
 
@@ -132,12 +133,14 @@ def language_lms(rec: Recognizer, train: dict[str, LineSet], val: LineSet, poste
     out, entries, trials = [], [], []
     for coll, lines in train.items():
         lang = collection_language(lines.texts)
-        prose = gcide_lines(limit=PROSE_LINES) if lang == "en" else []
+        prose = gcide_lines(limit=max(PROSE_LINES, WORD_PROSE_LINES)) if lang == "en" else []
         if lang == "en" and not prose:
             print(f"warning: no Webster's 1913 prose for the English collection {coll!r} "
                   "(apt-get install dict-gcide): its LM learns the train lines only and reads "
                   "worse than the bundled model's", file=sys.stderr, flush=True)
-        lm = CharNgramLM.train(lines.texts + prose, charset, order=order, min_count=2)
+        lm = CharNgramLM.train(lines.texts + prose[:PROSE_LINES], charset, order=order,
+                               min_count=2)
+        words_lm = collection_word_lm(lines.texts, prose)
         own = [i for i, c in enumerate(val.collections) if c == coll]
         sub = val.subset(own)
         sub_post = [posteriors[i] for i in own]
@@ -148,18 +151,22 @@ def language_lms(rec: Recognizer, train: dict[str, LineSet], val: LineSet, poste
             trials.append({"language_lm": coll, "lm_weight": w, "length_bonus": b, "cer": cer})
             scored.append((cer, w, b))
         chosen = best_with_words(scored, lambda w, b: with_word_lm(
-            rec, LanguageLM(coll, lm, w, b), lines.texts, sub_post, sub, trials))
+            rec, LanguageLM(coll, lm, w, b), words_lm, sub_post, sub, trials))
         out.append(chosen)
         entries.append({"name": coll, "file": language_lm_file(coll),
                         "lm_weight": chosen.lm_weight, "length_bonus": chosen.length_bonus,
                         "language": lang,
-                        "text": f"{len(lines)} train lines" + (f" + {len(prose)} lines of Webster's "
-                                                                  "1913 prose" if prose else "")})
+                        "text": f"{len(lines)} train lines" + (
+                            f" + {len(prose[:PROSE_LINES])} lines of Webster's 1913 prose"
+                            if prose else "")})
         if chosen.words is not None:
             entries[-1]["words"] = {"file": language_lm_file(f"{coll}-words"),
                                     "weight": chosen.word_weight, "bonus": chosen.word_bonus,
                                     "nbest": chosen.nbest,
-                                    "text": f"word bigrams of {len(lines)} train lines"}
+                                    "text": f"word bigrams of {len(lines)} train lines" + (
+                                        f" (x{WORD_TRAIN_WEIGHT}) and of {len(prose)} lines of "
+                                        f"Webster's 1913 prose (pairs seen {WORD_MIN_COUNT}+ "
+                                        "times)" if prose else "")}
     rec.languages = []
     return out, entries, trials
 
@@ -175,8 +182,31 @@ the pair that reads the collection best is kept, instead of the best character s
 followed by its word LM. Phase-9 student, every val line, read with beam 16 (session 13):
 Hooker took 0.35 / 2.0 instead of 0.45 / 2.0 (words 1.0 / 1.0 both) and read at 15.08 %
 instead of 15.14 %; Poilus kept its pair (24.50 %)."""
-WORD_NBEST = 8
-"""Readings reranked by the word LM: 16 read no better than 8 (session 12)."""
+WORD_NBESTS = (8, 16, 32)
+"""How many of the beam's best readings the word LM may rerank, chosen with its weights: 16
+read no better than 8 with beam 16 (session 12), but the beam of 64 keeps more good readings
+(session 24, bundled phase 12, every Hooker val line, the weights chosen for each depth:
+13.88 / 13.83 / 13.78 % with the train-line word LM)."""
+WORD_PROSE_LINES = 200_000
+WORD_TRAIN_WEIGHT = 3
+WORD_MIN_COUNT = 2
+"""An English collection's word LM learns Webster's 1913 prose too: the first
+``WORD_PROSE_LINES`` lines, their word pairs seen fewer than ``WORD_MIN_COUNT`` times dropped,
+then the collection's train lines counted ``WORD_TRAIN_WEIGHT`` times. Session 24 (bundled
+phase 12, every Hooker val line, beam 64, the best weights and depth of each): train lines
+alone 13.78 %; with 50,000 prose lines 13.73 %, with the train lines x3 13.69 %; x3 with
+200,000 lines 13.63 % (573,713 pairs, +191 MB in memory), the same pruned 13.60 % (158,934
+pairs, 1.3 MB file, +40 MB); all 377,024 lines pruned 13.59 % (+87 MB); pairs seen 3+ times
+13.64 %; with 200,000 lines pruned, train lines x1 13.68 %; with all of them, x5 as x3."""
+
+
+def collection_word_lm(train_texts: list[str], prose: list[str]) -> WordBigramLM:
+    """The word bigram LM of a collection: its train lines, and for an English one
+    ``prose`` (see ``WORD_PROSE_LINES``)."""
+    if not prose:
+        return WordBigramLM.train(train_texts)
+    return (WordBigramLM.train(prose[:WORD_PROSE_LINES]).pruned(WORD_MIN_COUNT)
+            .adapted(train_texts, WORD_TRAIN_WEIGHT))
 
 
 def best_with_words(scored: list[tuple[float, float, float]],
@@ -192,36 +222,39 @@ def best_with_words(scored: list[tuple[float, float, float]],
     return chosen
 
 
-def with_word_lm(rec: Recognizer, language: LanguageLM, train_texts: list[str],
+def with_word_lm(rec: Recognizer, language: LanguageLM, words_lm: WordBigramLM,
                  posteriors: list, lines: LineSet, trials: list[dict]) -> tuple[LanguageLM, float]:
-    """``language`` with a word bigram LM of ``train_texts`` reranking its beam's best
-    readings, at the ``WORD_GRID`` weights that read ``lines`` best — or ``language`` as it
-    is when none reads them better than its character LM alone — and the CER it reads them
-    at. The n-best readings are computed once; each trial only reranks them."""
-    words_lm = WordBigramLM.train(train_texts)
+    """``language`` with ``words_lm`` reranking its beam's best readings, at the
+    ``WORD_GRID`` weights and ``WORD_NBESTS`` depth that read ``lines`` best — or ``language``
+    as it is when none reads them better than its character LM alone — and the CER it reads
+    them at. The n-best readings are computed once (the deepest; a shallower list is its
+    start); each trial only reranks them."""
     rec.languages = [language]
-    ranked = rec.nbest_lines(posteriors, language, WORD_NBEST)
+    ranked = rec.nbest_lines(posteriors, language, max(WORD_NBESTS))
 
-    def cer(weight: float, bonus: float) -> float:
+    def cer(weight: float, bonus: float, nbest: int) -> float:
         rates = ErrorRates()
         for ref, cands in zip(lines.texts, ranked):
-            order = rerank(cands, words_lm, weight, bonus)
+            order = rerank(cands[:nbest], words_lm, weight, bonus)
             rates.add(ref, cands[order[0][0]][0] if order else "")
         return rates.cer
 
-    alone = cer(0.0, 0.0)
+    alone = cer(0.0, 0.0, 1)
     best = (alone, None)
-    for weight, bonus in WORD_GRID:
-        value = cer(weight, bonus)
-        trials.append({"language_lm": language.name, "lm_weight": language.lm_weight,
-                       "length_bonus": language.length_bonus, "word_weight": weight,
-                       "word_bonus": bonus, "cer": value, "without_words": alone})
-        if value < best[0]:
-            best = (value, (weight, bonus))
+    for nbest in WORD_NBESTS:
+        for weight, bonus in WORD_GRID:
+            value = cer(weight, bonus, nbest)
+            trials.append({"language_lm": language.name, "lm_weight": language.lm_weight,
+                           "length_bonus": language.length_bonus, "word_weight": weight,
+                           "word_bonus": bonus, "nbest": nbest, "cer": value,
+                           "without_words": alone})
+            if value < best[0]:
+                best = (value, (weight, bonus, nbest))
     if best[1] is None:
         return language, alone
-    return replace(language, words=words_lm, word_weight=best[1][0], word_bonus=best[1][1],
-                   nbest=WORD_NBEST), best[0]
+    weight, bonus, nbest = best[1]
+    return replace(language, words=words_lm, word_weight=weight, word_bonus=bonus,
+                   nbest=nbest), best[0]
 
 
 ORDER = 7
@@ -231,18 +264,23 @@ Poilus): order 5 18.08 / 28.90 %, 6 17.86 / 28.70 %, 7 17.82 / 28.54 %, 8 17.77 
 text hurts the French collection; 8 MB)."""
 
 READ_BEAM = 64
-"""The beam width a tuned model reads with. Its weights are chosen with beam 8, then it reads
-wider (phase-6 student, every val line, per-page LMs; Hooker / Poilus): beam 8 16.60 / 27.27 %,
-16 16.31 / 27.09 %, 32 16.08 / 27.00 % (beam 32 decodes about 3.4 times slower than 8). 16
+"""The beam width a tuned model reads with (and the command line chooses its weights with).
+Wider beams read better (phase-6 student, weights chosen with beam 8, every val line, per-page
+LMs; Hooker / Poilus): beam 8 16.60 / 27.27 %, 16 16.31 / 27.09 %, 32 16.08 / 27.00 % (beam 32 decodes about 3.4 times slower than 8). 16
 until session 22, whose search of a page's lines side by side read beam 32 faster than the old
 search read 16 (bundled phase 12: Hooker 14.45 -> 14.09 %, Poilus 23.07 -> 23.06 %; 34.7
 lines/s as the application reads against 25.4-32.8 before, ``docs/recognition.md``); 32
 until session 23, whose search follows the LM as an automaton and read beam 64 as fast as
 beam 32 before (Hooker 14.09 -> 13.90 %, Poilus 23.06 -> 22.60 %; beam 48 13.97 / 22.79 %,
 96 13.81 / 22.64 %, 128 13.75 / 22.72 %).
-Choosing the weights with beam 16 instead picked a Hooker LM weight of 0.6 on the 150 tuning
-lines, which read all of Hooker's val at 16.65 %: the weights are noisier to choose than the
-beam width, so they are chosen with the cheaper beam."""
+Until session 24 the weights were chosen with beam 8 (``python -m training.lm_tune --beam 8``):
+choosing them with beam 16 had picked a pooled LM weight of 0.6 on the 150 tuning lines, which
+read all of Hooker's val at 16.65 %. Since each collection's LM is tuned on all of
+its val lines, and its word LM reranks the read beam's own n-best lists, the command line
+chooses them with the read beam: on bundled phase 12 beam 64 kept each collection's
+character weights of beam 8, changed the pooled fallback's balance (Poilus x2 -> x4) and the
+word LMs' weights (Hooker 0.7 / 1 -> 0.5 / 1, Poilus 0.5 / 1 -> 1.0 / 2;
+Hooker 13.90 -> 13.88 %, Poilus 22.60 -> 22.54 %, about 5 minutes on one core)."""
 
 
 def tune(model_dir: Path, lines: int = 150, beam: int = 8, order: int = ORDER,
@@ -370,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model_dir", type=Path)
     parser.add_argument("--lines", type=int, default=150,
                         help="val lines per collection to choose the settings on")
-    parser.add_argument("--beam", type=int, default=8)
+    parser.add_argument("--beam", type=int, default=READ_BEAM,
+                        help=f"beam width the weights are chosen with (default {READ_BEAM})")
     parser.add_argument("--order", type=int, default=ORDER, help="n-gram order of the LM")
     parser.add_argument("--read-beam", type=int, default=READ_BEAM,
                         help="beam width the model reads with, once the weights are chosen "

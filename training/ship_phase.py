@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     export_model_folder(best, args.out, name=parent_card.get("name", args.out.name),
                         cache_dir=args.cache_dir, extra=extra)
-    tune(args.out, cache=args.cache_dir, read_beam=READ_BEAM)
+    tune(args.out, beam=READ_BEAM, cache=args.cache_dir, read_beam=READ_BEAM)
     card = json.loads((args.out / "card.json").read_text(encoding="utf-8"))
     old_greedy = parent_card["metrics"]["val"]["all"]["cer"]
     new_greedy = card["metrics"]["val"]["all"]["cer"]

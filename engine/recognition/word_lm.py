@@ -63,6 +63,15 @@ class WordBigramLM:
                 bigrams[pair] += weight
         return WordBigramLM(unigrams, bigrams, self.discount, self.k, self.vocab)
 
+    def pruned(self, min_count: int) -> "WordBigramLM":
+        """A copy without the word pairs seen fewer than ``min_count`` times (the words all
+        kept): a large text's rare pairs cost memory and, measured, buy nothing
+        (``training.lm_tune.WORD_MIN_COUNT``). Still a distribution: a word's back-off mass
+        follows the pairs kept after it."""
+        return WordBigramLM(self.unigrams, {pair: n for pair, n in self.bigrams.items()
+                                            if n >= min_count},
+                            self.discount, self.k, self.vocab)
+
     def unigram(self, word: str) -> float:
         return (self.unigrams[word] + self.k) / (self.total + self.k * self.vocab)
 

@@ -34,6 +34,20 @@ def test_adapted_learns_new_lines_and_leaves_the_parent() -> None:
     assert lm.adapted([], 0).log_prob("the cab") == pytest.approx(lm.log_prob("the cab"))
 
 
+def test_pruned_drops_rare_pairs_keeps_words_and_stays_a_distribution() -> None:
+    lm = WordBigramLM.train(["the cab came", "the cab went", "the dog came"]).pruned(2)
+    assert set(lm.bigrams) == {("<s>", "the"), ("the", "cab")}
+    assert lm.unigrams["dog"] == 1 and lm.log_prob("the dog") > lm.log_prob("the zzz")
+    assert lm.log_prob("the cab") > lm.log_prob("the dog")
+    for before in ("the", "cab"):  # a word with pairs kept after it, and one without
+        base = lm.log_prob(before)
+        seen = sum(math.exp(lm.log_prob(f"{before} {w}") - base) for w in lm.unigrams)
+        unseen = (lm.vocab - len(lm.unigrams)) * math.exp(lm.log_prob(f"{before} qqq") - base)
+        assert seen + unseen == pytest.approx(1.0, rel=1e-6)
+    mine = lm.adapted(["the dog came"])  # counts added after pruning are kept whole
+    assert mine.bigrams["the", "dog"] == 1 and mine.bigrams["dog", "came"] == 1
+
+
 def test_round_trip_and_corrupt_files(tmp_path) -> None:
     lm = WordBigramLM.train(["the cab came", "Frères d’armes"])
     path = tmp_path / "lm-x-words.json.gz"

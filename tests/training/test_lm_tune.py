@@ -92,7 +92,8 @@ def test_a_word_lm_is_kept_only_where_it_reads_the_lines_better() -> None:
     from engine.recognition import Recognizer
     from engine.recognition.lm import CharNgramLM
     from engine.recognition.recognizer import LanguageLM
-    from training.lm_tune import WORD_GRID, with_word_lm
+    from engine.recognition.word_lm import WordBigramLM
+    from training.lm_tune import WORD_GRID, WORD_NBESTS, with_word_lm
 
     bundled = bundled_models_dir() / "htrjand-student"
     if not (bundled / "card.json").is_file():
@@ -109,11 +110,15 @@ def test_a_word_lm_is_kept_only_where_it_reads_the_lines_better() -> None:
     lines = LineSet([np.zeros((64, 40), np.uint8)], ["cab"], ["toy/p/0"])
     flat = LanguageLM("en", CharNgramLM.train(["abc"], charset, order=2), 0.0, 0.0)
     trials: list[dict] = []
-    kept, cer = with_word_lm(rec, flat, ["the cab", "a cab came"], [doubtful], lines, trials)
+    kept, cer = with_word_lm(rec, flat, WordBigramLM.train(["the cab", "a cab came"]), [doubtful],
+                             lines, trials)
     assert cer == 0.0 and kept.words is not None and (kept.word_weight, kept.word_bonus) in WORD_GRID
+    assert kept.nbest == WORD_NBESTS[0]  # the shallowest depth that reads best
     assert rec.nbest(doubtful, kept, 1)[0][0] == "cab"
-    assert len(trials) == len(WORD_GRID) and all(t["without_words"] > 0 for t in trials)
-    same, cer = with_word_lm(rec, flat, ["the cac", "a cac came"], [doubtful], lines, [])
+    assert len(trials) == len(WORD_GRID) * len(WORD_NBESTS)
+    assert all(t["without_words"] > 0 for t in trials)
+    same, cer = with_word_lm(rec, flat, WordBigramLM.train(["the cac", "a cac came"]), [doubtful],
+                             lines, [])
     assert same is flat and cer > 0
 
 
@@ -136,3 +141,19 @@ def test_the_character_setting_is_chosen_with_its_word_lm() -> None:
     chosen = best_with_words(scored, with_words)
     assert (chosen.lm_weight, chosen.length_bonus) == (0.35, 2.0)
     assert tried == [(w, b) for _, w, b in scored[:JOINT_TOP]]
+
+
+def test_an_english_word_lm_learns_prose_pruned_and_its_train_lines_whole() -> None:
+    """``collection_word_lm``: the prose's rare word pairs are dropped, its words kept; the
+    collection's own lines count ``WORD_TRAIN_WEIGHT`` times, every pair of them kept."""
+    from training.lm_tune import WORD_MIN_COUNT, WORD_TRAIN_WEIGHT, collection_word_lm
+
+    prose = ["the plant grew", "the plant died", "a rare orchid"]
+    train = ["the orchid flowered"]
+    lm = collection_word_lm(train, prose)
+    assert WORD_MIN_COUNT == 2 and lm.bigrams["the", "plant"] == 2
+    assert ("rare", "orchid") not in lm.bigrams and lm.unigrams["rare"] == 1
+    assert lm.bigrams["orchid", "flowered"] == WORD_TRAIN_WEIGHT
+    assert lm.unigrams["orchid"] == 1 + WORD_TRAIN_WEIGHT
+    alone = collection_word_lm(train, [])
+    assert alone.bigrams == {("<s>", "the"): 1, ("the", "orchid"): 1, ("orchid", "flowered"): 1}
