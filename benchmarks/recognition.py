@@ -5,8 +5,8 @@ ONNX Runtime vs PyTorch on the same line images, and the model's size on disk.
 
 Both backends read greedily (the same decoding, so that the network's speed is compared); ONNX
 Runtime also reads with the model's default decoding when that is a beam search (the bundled
-model: beam 64 + character and word LMs, what the application uses), or with ``--beam N``; ONNX Runtime's
-runs also print how much of a line's time went to decoding (CTC search, LMs, alignment).
+model: beam 64 + character and word LMs, what the application uses), or with ``--beam N``; ONNX
+Runtime's runs also print how much of a line's time went to decoding (CTC search, LMs, alignment).
 Each run is its own process (peak RSS is per process). For the default reading it also prints
 the missed / extra / misread characters and the CER by CTC frames per character.
 Lines are cut once from the val split pages of ../shared/data (or $HTRJAND_SHARED_DATA) with the

@@ -1,7 +1,7 @@
 """Build the character LMs of a model folder from the training transcriptions and choose their
 beam-search weights on val lines (model selection only); the result goes into the card.
 
-    python -m training.lm_tune resources/models/htrjand-student [--lines 150] [--order 7] [--beam 64]
+    python -m training.lm_tune resources/models/htrjand-student [--beam 64] [--order 7]
 
 Two kinds: the pooled LM of all collections (``lm.json``, balanced between them), and — when
 the model was trained on several collections — one LM per collection (``lm-<name>.json.gz``;
@@ -264,23 +264,23 @@ Poilus): order 5 18.08 / 28.90 %, 6 17.86 / 28.70 %, 7 17.82 / 28.54 %, 8 17.77 
 text hurts the French collection; 8 MB)."""
 
 READ_BEAM = 64
-"""The beam width a tuned model reads with (and the command line chooses its weights with).
-Wider beams read better (phase-6 student, weights chosen with beam 8, every val line, per-page
-LMs; Hooker / Poilus): beam 8 16.60 / 27.27 %, 16 16.31 / 27.09 %, 32 16.08 / 27.00 % (beam 32 decodes about 3.4 times slower than 8). 16
-until session 22, whose search of a page's lines side by side read beam 32 faster than the old
-search read 16 (bundled phase 12: Hooker 14.45 -> 14.09 %, Poilus 23.07 -> 23.06 %; 34.7
-lines/s as the application reads against 25.4-32.8 before, ``docs/recognition.md``); 32
-until session 23, whose search follows the LM as an automaton and read beam 64 as fast as
-beam 32 before (Hooker 14.09 -> 13.90 %, Poilus 23.06 -> 22.60 %; beam 48 13.97 / 22.79 %,
-96 13.81 / 22.64 %, 128 13.75 / 22.72 %).
+"""The beam width a tuned model reads with (and the command line chooses its weights with). Wider
+beams read better (phase-6 student, weights chosen with beam 8, every val line, per-page LMs;
+Hooker / Poilus): beam 8 16.60 / 27.27 %, 16 16.31 / 27.09 %, 32 16.08 / 27.00 % (beam 32
+decodes about 3.4 times slower than 8). 16 until session 22, whose search of a page's lines side
+by side read beam 32 faster than the old search read 16 (bundled phase 12: Hooker 14.45 -> 14.09
+%, Poilus 23.07 -> 23.06 %; 34.7 lines/s as the application reads against 25.4-32.8 before,
+``docs/recognition.md``); 32 until session 23, whose search follows the LM as an automaton and
+read beam 64 as fast as beam 32 before (Hooker 14.09 -> 13.90 %, Poilus 23.06 -> 22.60 %; beam
+48 13.97 / 22.79 %, 96 13.81 / 22.64 %, 128 13.75 / 22.72 %).
 Until session 24 the weights were chosen with beam 8 (``python -m training.lm_tune --beam 8``):
 choosing them with beam 16 had picked a pooled LM weight of 0.6 on the 150 tuning lines, which
-read all of Hooker's val at 16.65 %. Since each collection's LM is tuned on all of
-its val lines, and its word LM reranks the read beam's own n-best lists, the command line
-chooses them with the read beam: on bundled phase 12 beam 64 kept each collection's
-character weights of beam 8, changed the pooled fallback's balance (Poilus x2 -> x4) and the
-word LMs' weights (Hooker 0.7 / 1 -> 0.5 / 1, Poilus 0.5 / 1 -> 1.0 / 2;
-Hooker 13.90 -> 13.88 %, Poilus 22.60 -> 22.54 %, about 5 minutes on one core)."""
+read all of Hooker's val at 16.65 %. Since each collection's LM is tuned on all of its val
+lines, and its word LM reranks the read beam's own n-best lists, the command line chooses them
+with the read beam: on bundled phase 12 beam 64 kept each collection's character weights of beam
+8, changed the pooled fallback's balance (Poilus x2 -> x4) and the word LMs' weights (Hooker 0.7
+/ 1 -> 0.5 / 1, Poilus 0.5 / 1 -> 1.0 / 2; Hooker 13.90 -> 13.88 %, Poilus 22.60 -> 22.54 %,
+about 5 minutes on one core; 8 with the prose word LM)."""
 
 
 def tune(model_dir: Path, lines: int = 150, beam: int = 8, order: int = ORDER,
