@@ -138,8 +138,8 @@ def language_lms(rec: Recognizer, train: dict[str, LineSet], val: LineSet, poste
             print(f"warning: no Webster's 1913 prose for the English collection {coll!r} "
                   "(apt-get install dict-gcide): its LM learns the train lines only and reads "
                   "worse than the bundled model's", file=sys.stderr, flush=True)
-        lm = CharNgramLM.train(lines.texts + prose[:PROSE_LINES], charset, order=order,
-                               min_count=2)
+        char_prose = prose[:PROSE_LINES]  # (the word LM learns more of it)
+        lm = CharNgramLM.train(lines.texts + char_prose, charset, order=order, min_count=2)
         words_lm = collection_word_lm(lines.texts, prose)
         own = [i for i, c in enumerate(val.collections) if c == coll]
         sub = val.subset(own)
@@ -157,7 +157,7 @@ def language_lms(rec: Recognizer, train: dict[str, LineSet], val: LineSet, poste
                         "lm_weight": chosen.lm_weight, "length_bonus": chosen.length_bonus,
                         "language": lang,
                         "text": f"{len(lines)} train lines" + (
-                            f" + {len(prose[:PROSE_LINES])} lines of Webster's 1913 prose"
+                            f" + {len(char_prose)} lines of Webster's 1913 prose"
                             if prose else "")})
         if chosen.words is not None:
             entries[-1]["words"] = {"file": language_lm_file(f"{coll}-words"),

@@ -13,7 +13,7 @@ import re
 from array import array
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import numpy as np
 
@@ -36,6 +36,20 @@ FEW_ROWS = 6
 """Up to this many rows, ``row_distributions`` works them out one by one (``_distribution``,
 whose memo keeps the shorter contexts it meets): cheaper than its numpy calls per context
 length for a few (a line decoded alone asks for a few new ones a frame)."""
+
+
+class _Automaton(NamedTuple):
+    """``CharNgramLM.moves``'s tables: the seen contexts continued by one character (sorted
+    ``keys`` = row of the start * ``classes`` + the character's code, and ``kids``, the longer
+    context's row), each row's seen end without its first character (``fail``) and its length
+    (``depth``), and each character's code (``codes``)."""
+
+    keys: np.ndarray
+    kids: np.ndarray
+    fail: np.ndarray
+    depth: np.ndarray
+    classes: int
+    codes: dict[str, int]
 
 
 LANGUAGE_LM_FILE = re.compile(r"lm-[A-Za-z0-9_-]+\.json\.gz")
@@ -94,7 +108,7 @@ class CharNgramLM:
         self._rows = {ctx: r for r, ctx in enumerate(c for c, k in zip(contexts, keep.tolist()) if k)}
         self._close_contexts()
         self._contexts = list(self._rows)  # each row's context, by row
-        self._moves: tuple[np.ndarray, ...] | None = None  # ``_automaton``, made when first asked
+        self._moves: _Automaton | None = None  # ``_automaton``, made when first asked
 
     def _close_contexts(self) -> None:
         """Give every seen context's start (the context without its last character; and
@@ -188,11 +202,11 @@ class CharNgramLM:
         ``seen``'s seen ends from the longest down (each the seen end of the one before less
         its first character) for one that a seen context continues with ``char`` (the
         automaton of Aho and Corasick). What beam search follows a prefix's LM state with."""
-        keys, kids, fail, depth, classes = self._automaton()
+        keys, kids, fail, depth, classes, _ = self._automaton()
         cur = np.where(depth[rows] >= self.order - 1, fail[rows], rows)  # room for one more
-        out = np.full(len(rows), self._rows[""], np.int64)
-        todo = np.flatnonzero(codes >= 0)
         root = self._rows[""]
+        out = np.full(len(rows), root, np.int64)
+        todo = np.flatnonzero(codes >= 0)
         while len(todo) and len(keys):
             key = cur[todo] * classes + codes[todo]
             pos = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
@@ -205,17 +219,23 @@ class CharNgramLM:
 
     def char_code(self, char: str) -> int:
         """``char``'s number in ``moves`` (-1 when no seen context holds it)."""
-        self._automaton()
-        return self._automaton_codes.get(char, -1)
+        return self._automaton().codes.get(char, -1)
 
-    def _automaton(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-        """``moves``'s tables, made once: the seen contexts continued by one character
-        (sorted keys ``row of the start * classes + code``, and the longer context's row),
-        each row's seen end without its first character (``fail``) and its length."""
+    def row_of(self, seen: str) -> int:
+        """The row of a seen context (``seen_context``'s answer): ``moves``'s state for it."""
+        return self._rows[seen]
+
+    @property
+    def n_rows(self) -> int:
+        """How many rows (seen contexts) the LM has: ``moves``'s states are ``range(n_rows)``."""
+        return len(self._rows)
+
+    def _automaton(self) -> _Automaton:
+        """``moves``'s tables (``_Automaton``), made once."""
         if self._moves is None:
             ctxs, rows = self._contexts, self._rows
             chars = dict.fromkeys([*self.vocab, *set("".join(ctxs))])
-            self._automaton_codes = codes = {c: i for i, c in enumerate(chars)}
+            codes = {c: i for i, c in enumerate(chars)}
             classes = max(1, len(chars))
             longer = [r for r, ctx in enumerate(ctxs) if ctx]
             keys = (np.array([rows[ctxs[r][:-1]] for r in longer], np.int64) * classes
@@ -225,8 +245,8 @@ class CharNgramLM:
             for r in (r for r, f in enumerate(fail) if f < 0):
                 fail[r] = rows[self.seen_context_of(ctxs[r][1:])]
             depth = np.fromiter(map(len, ctxs), np.int64, len(ctxs))
-            self._moves = (keys[order], np.asarray(longer, np.int64)[order],
-                           np.asarray(fail, np.int64), depth, classes)
+            self._moves = _Automaton(keys[order], np.asarray(longer, np.int64)[order],
+                                     np.asarray(fail, np.int64), depth, classes, codes)
         return self._moves
 
     def seen_context_of(self, ctx: str) -> str:
@@ -271,7 +291,8 @@ class CharNgramLM:
             return np.zeros((0, len(self.vocab) + 1))
         if len(rows) <= FEW_ROWS:  # one at a time is cheaper (and memoised)
             return np.stack([self._distribution(self._contexts[r]) for r in rows.tolist()])
-        _, _, fail, depth, _ = self._automaton()
+        automaton = self._automaton()
+        fail, depth = automaton.fail, automaton.depth
         every, ends = [rows], rows
         for _ in range(self.order - 1):  # each row's seen ends
             ends = fail[ends]
@@ -321,7 +342,7 @@ class CharNgramLM:
         followed a character at a time together (``moves``), each seen context's
         distribution worked out once (``row_distributions``)."""
         lengths = np.array([len(t) for t in texts], np.int64)
-        states = np.full(len(texts), self._rows[self.seen_context("")], np.int64)
+        states = np.full(len(texts), self.row_of(self.seen_context("")), np.int64)
         asked, columns, owners = [], [], []  # each character's context, itself, its text
         for i in range(int(lengths.max(initial=0))):
             at = np.flatnonzero(lengths > i)
@@ -411,8 +432,8 @@ class CharLabelScorer:
         self._keep = lm.order - 1
         self.rows: dict[tuple[int, ...], np.ndarray] = {}  # label context -> its row
         self._seen: dict[str, np.ndarray] = {}  # seen context -> its row
-        self.start = lm._rows[lm.seen_context("")]
-        self.n_states = len(lm._rows)
+        self.start = lm.row_of(lm.seen_context(""))
+        self.n_states = lm.n_rows
         self._codes = np.array([lm.char_code(c) for c in charset] + [-1])
 
     def moves(self, states: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -435,7 +456,7 @@ class CharLabelScorer:
             if got is None:
                 if len(self._seen) >= CACHE_LIMIT:
                     self._seen.clear()
-                got = self._seen[ctx] = self.rows_at(np.array([self.lm._rows[ctx]]))[0]
+                got = self._seen[ctx] = self.rows_at(np.array([self.lm.row_of(ctx)]))[0]
                 got.flags.writeable = False
             if len(self.rows) >= KEY_LIMIT:
                 self.rows.clear()
