@@ -55,6 +55,8 @@ def test_round_trip_and_corrupt_files(tmp_path) -> None:
     again = WordBigramLM.load(path)
     assert again.unigrams == lm.unigrams and again.bigrams == lm.bigrams
     assert again.log_prob("the cab came") == lm.log_prob("the cab came")
+    words_held = {id(w) for w in again.unigrams}  # each pair holds the unigrams' strings
+    assert all(id(b) in words_held for _, b in again.bigrams)
     for bad in (b"garbage", b""):
         path.write_bytes(bad)
         with pytest.raises(ModelError, match="unreadable word language model"):
