@@ -634,6 +634,24 @@ def test_char_lm_probabilities_and_beam_fusion(tmp_path: Path) -> None:
     assert prefers_b[0] == [2]
 
 
+def test_compressed_char_lm_read_in_chunks(tmp_path, monkeypatch) -> None:
+    """The compressed form parsed several lines a call reads every row, across chunks and
+    blank lines, as it was written."""
+    import gzip
+
+    from engine.recognition import lm as lm_module
+    from engine.recognition.lm import CharNgramLM
+
+    lm = CharNgramLM.train(["abc cab bca", "a bad cab"], list("abcd "), order=3)
+    body = gzip.decompress(lm.to_bytes(compress=True)).split(b"\n")
+    packed = tmp_path / "lm-x.json.gz"
+    packed.write_bytes(gzip.compress(b"\n".join(body[:4] + [b"  "] + body[4:])))
+    monkeypatch.setattr(lm_module, "LOAD_CHUNK", 2)
+    again = CharNgramLM.load(packed)
+    assert len(body) > 2 * 2 and again.counts == lm.counts
+    assert again.distribution("ab").tolist() == lm.distribution("ab").tolist()
+
+
 def test_char_lm_cache_stays_bounded(monkeypatch) -> None:
     """The memoised LM probabilities are forgotten past CACHE_LIMIT (a long batch must not
     grow them without end), and forgetting changes no probability."""
