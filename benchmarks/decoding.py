@@ -33,8 +33,7 @@ def decode_all(rec, posteriors: list, pages: list[str], way: str) -> tuple[list[
     from engine.recognition.recognizer import DECODE_BATCH
 
     for language in rec.languages:  # a cold start for every run
-        language.lm._cache.clear()
-        language.lm._automaton()  # (made once per LM, as loading is: not timed in any run)
+        language.lm.clear_memo()  # (its trie is made on loading: not timed in any run)
     rec._scorers.clear()
     t0 = time.perf_counter()
     if way == "recognizer":

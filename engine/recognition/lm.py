@@ -43,18 +43,25 @@ whose memo keeps the shorter contexts it meets): cheaper than its numpy calls pe
 length for a few (a line decoded alone asks for a few new ones a frame)."""
 
 
-class _Automaton(NamedTuple):
-    """``CharNgramLM.moves``'s tables: the seen contexts continued by one character (sorted
-    ``keys`` = row of the start * ``classes`` + the character's code, and ``kids``, the longer
-    context's row), each row's seen end without its first character (``fail``) and its length
-    (``depth``), and each character's code (``codes``)."""
+class _Trie(NamedTuple):
+    """The seen contexts as a trie, each a row: every row's parent (the context without its
+    last character; -1 for \"\"), that last character's code (``codes``) and the row's length
+    (``depth``); the rows continued by one character, sorted by ``keys`` = parent row *
+    ``classes`` + the character's code, with ``kids`` their rows; and each row's longest seen
+    proper end (``fail``: the row's context without its first character, or that context's
+    own seen end). What ``moves`` follows, and what finds a context's row without a dict of
+    the contexts' strings: Hooker's LM (485,467 rows) holds 45 MB loaded, 111 MB with that
+    dict and the automaton made from it (``tracemalloc``)."""
 
     keys: np.ndarray
     kids: np.ndarray
     fail: np.ndarray
     depth: np.ndarray
+    parent: np.ndarray
+    last: np.ndarray
     classes: int
     codes: dict[str, int]
+    root: int
 
 
 LANGUAGE_LM_FILE = re.compile(r"lm-[A-Za-z0-9_-]+\.json\.gz")
@@ -76,7 +83,7 @@ class CharNgramLM:
         self.vocab = vocab
         self.discount = discount
         self.index = {c: i for i, c in enumerate(vocab)}
-        self._cache: dict[str, np.ndarray] = {}
+        self._cache: dict[int, np.ndarray] = {}
         self._set_rows(list(counts), "".join("".join(nxt) for nxt in counts.values()),
                        array("q", map(len, counts.values())),
                        array("d", (n for nxt in counts.values() for n in nxt.values())))
@@ -93,8 +100,7 @@ class CharNgramLM:
         nums = np.frombuffer(numbers, np.float64) if len(numbers) else np.zeros(0)
         bounds = np.concatenate([[0], np.cumsum(lengths)])
         firsts = bounds[:-1][keep]
-        self._totals = np.add.reduceat(nums, firsts) if len(firsts) else np.zeros(0)
-        self._types = lengths[keep].astype(np.float64)
+        totals = np.add.reduceat(nums, firsts) if len(firsts) else np.zeros(0)
         known = idx >= 0
         # characters outside ``vocab`` (never made by train or adapted) only feed the back-off
         # weight, through the row's total and number of types
@@ -103,51 +109,99 @@ class CharNgramLM:
             ctx = contexts[int(np.searchsorted(bounds, pos, "right")) - 1]
             self._outside.setdefault(ctx, {})[joined[pos]] = int(nums[pos])
         cum = np.concatenate([[0], np.cumsum(known)])
-        self._starts = np.append(cum[firsts], cum[-1])
+        starts = np.append(cum[firsts], cum[-1])
         self._chars, self._numbers = idx[known], nums[known]
-        # what ``_distribution`` needs of each row, worked out once: its discounted shares and
-        # the weight it leaves to the lower order
-        per_row = np.repeat(self._totals, np.diff(self._starts))
-        self._shares = np.maximum(self._numbers - self.discount, 0) / per_row
-        self._backoff = self.discount * self._types / self._totals
-        self._rows = {ctx: r for r, ctx in enumerate(c for c, k in zip(contexts, keep.tolist()) if k)}
-        self._close_contexts()
-        self._contexts = list(self._rows)  # each row's context, by row
-        self._moves: _Automaton | None = None  # ``_automaton``, made when first asked
+        # what ``_row_distribution`` needs of each row, worked out once: its discounted shares
+        # and the weight it leaves to the lower order
+        self._shares = np.maximum(self._numbers - self.discount, 0) / np.repeat(totals, np.diff(starts))
+        backoff = self.discount * lengths[keep] / totals
+        self._trie = self._make_trie([c for c, k in zip(contexts, keep.tolist()) if k])
+        grow = self.n_rows - len(backoff)  # (the starts ``_make_trie`` added: no counts)
+        self._backoff = np.append(backoff, np.ones(grow))
+        self._starts = np.append(starts, np.full(grow, starts[-1]))
 
-    def _close_contexts(self) -> None:
-        """Give every seen context's start (the context without its last character; and
-        \"\") a row of no counts that backs off entirely, so that the LM can be followed
-        character by character (``moves``). Such a row's distribution is exactly its lower
-        order's, as an unseen context's is: ``train`` and ``adapted`` never need one (a context
-        seen before some character is the start of one seen after it); hand-made counts or an
-        LM pruned at every order may."""
-        missing = dict.fromkeys([""] if "" not in self._rows else [])
-        for ctx in self._rows:
-            while ctx and ctx[:-1] not in self._rows and ctx[:-1] not in missing:
+    def _make_trie(self, contexts: list[str]) -> _Trie:
+        """The ``_Trie`` of ``contexts`` (row by row), parents and codes from the strings
+        once, then each row's ``fail`` a length at a time from the shorter rows' (the
+        automaton of Aho and Corasick: a row's seen end is where its parent's goes with the
+        row's last character).
+
+        Every context's start (the context without its last character; and \"\") that is
+        not among ``contexts`` becomes a row after them, one that backs off entirely, so that
+        the LM can be followed character by character (``moves``). Such a row's
+        distribution is exactly its lower order's, as an unseen context's is: ``train`` and
+        ``adapted`` never need one (a context seen before some character is the start of one
+        seen after it); hand-made counts or an LM pruned at every order may."""
+        rows = {ctx: r for r, ctx in enumerate(contexts)}
+        if len(rows) != len(contexts):
+            raise ValueError("a context is given twice")
+        rows.setdefault("", len(rows))
+        for ctx in contexts:
+            while ctx[:-1] not in rows:
                 ctx = ctx[:-1]
-                missing[ctx] = None
-        if not missing:
-            return
-        n = len(self._totals)
-        self._rows.update((ctx, n + k) for k, ctx in enumerate(missing))
-        grow = len(self._rows) - n
-        self._totals = np.append(self._totals, np.ones(grow))
-        self._types = np.append(self._types, np.zeros(grow))
-        self._backoff = np.append(self._backoff, np.ones(grow))
-        self._starts = np.append(self._starts, np.full(grow, self._starts[-1]))
+                rows[ctx] = len(rows)
+        contexts = list(rows)
+        chars = dict.fromkeys([*self.vocab, *set("".join(contexts))])
+        codes = {c: i for i, c in enumerate(chars)}
+        classes = max(1, len(chars))
+        n = len(contexts)
+        parent = np.fromiter((rows[c[:-1]] if c else -1 for c in contexts), np.int32, n)
+        last = np.fromiter((codes[c[-1]] if c else -1 for c in contexts), np.int32, n)
+        depth = np.fromiter(map(len, contexts), np.int16, n)
+        root = rows[""]
+        del rows
+        longer = np.flatnonzero(depth > 0)
+        keys = parent[longer].astype(np.int64) * classes + last[longer]
+        order = np.argsort(keys, kind="stable")
+        trie = _Trie(keys[order], longer[order].astype(np.int64), np.full(n, root, np.int64),
+                     depth, parent, last, classes, codes, root)
+        for length in range(2, int(depth.max(initial=0)) + 1):
+            at = np.flatnonzero(depth == length)
+            trie.fail[at] = self._follow(trie, trie.fail[parent[at]], last[at].astype(np.int64))
+        return trie
+
+    @staticmethod
+    def _follow(trie: _Trie, cur: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """The longest seen end of each row ``cur``'s context followed by the character of
+        ``codes`` (-1: none of the LM's): ``cur``'s seen ends tried from the longest down
+        (each the ``fail`` of the one before) for one that a seen context continues with the
+        character; the root when none does. (``cur``, when of int64, is changed in place.)"""
+        keys, kids, fail = trie.keys, trie.kids, trie.fail
+        cur = np.asarray(cur, np.int64)
+        out = np.full(len(cur), trie.root, np.int64)
+        todo = np.flatnonzero(codes >= 0)
+        while len(todo) and len(keys):
+            key = cur[todo] * trie.classes + codes[todo]
+            pos = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
+            hit = keys[pos] == key
+            out[todo[hit]] = kids[pos[hit]]
+            todo = todo[~hit]
+            todo = todo[cur[todo] != trie.root]  # (not continued even after \"\": \"\")
+            cur[todo] = fail[cur[todo]]
+        return out
 
     @property
     def counts(self) -> dict[str, dict[str, int]]:
         """Context -> next character -> count (rebuilt from the flat rows: for saving,
         adapting and inspection, not for decoding)."""
         out = {}
-        for ctx, r in self._rows.items():
+        for r, ctx in enumerate(self._context_strings()):
             a, b = self._starts[r], self._starts[r + 1]
             row = {self.vocab[j]: int(n) for j, n in zip(self._chars[a:b].tolist(), self._numbers[a:b].tolist())}
             row.update(self._outside.get(ctx, {}))
-            if row:  # (not the rows ``_close_contexts`` added)
+            if row:  # (not the rows ``_missing_starts`` added)
                 out[ctx] = row
+        return out
+
+    def _context_strings(self) -> list[str]:
+        """Every row's context, by row (from the trie, shortest first: for ``counts``)."""
+        trie = self._trie
+        chars = list(trie.codes)
+        out = [""] * len(trie.depth)
+        parent, last = trie.parent.tolist(), trie.last.tolist()
+        for r in np.argsort(trie.depth, kind="stable").tolist():
+            if parent[r] >= 0:
+                out[r] = out[parent[r]] + chars[last[r]]
         return out
 
     @classmethod
@@ -185,119 +239,117 @@ class CharNgramLM:
         """P(· | last order-1 characters of context) over ``vocab`` plus one last slot for any
         character outside it. Beam search asks for several characters after the same context,
         so the whole row is computed at once (and memoised, each shorter context too)."""
-        return self._distribution(self._context(context))
+        return self._row_distribution(self.state(context))
 
     def _context(self, context: str) -> str:
         """The last order-1 characters of ``context``, start-of-line symbols before a short one."""
         return (BOS * (self.order - 1) + context)[-(self.order - 1):] if self.order > 1 else ""
+
+    def state(self, context: str) -> int:
+        """The row of ``seen_context(context)``: ``moves``'s state after ``context``."""
+        trie, row = self._trie, self._trie.root
+        for c in self._context(context):  # (order-1 at most: never more than a row can hold)
+            code = trie.codes.get(c, -1)
+            kid = self._child(row, code)
+            while kid < 0 and row != trie.root:  # ``_follow`` for one row, without numpy calls
+                row = int(trie.fail[row])
+                kid = self._child(row, code)
+            row = kid if kid >= 0 else trie.root
+        return row
+
+    def _child(self, row: int, code: int) -> int:
+        """The row of ``row``'s context followed by the character of ``code``; -1 if unseen."""
+        trie = self._trie
+        key = row * trie.classes + code
+        pos = int(trie.keys.searchsorted(key))
+        return int(trie.kids[pos]) if code >= 0 and pos < len(trie.keys) and trie.keys[pos] == key else -1
 
     def seen_context(self, context: str) -> str:
         """The longest end of ``context``'s last order-1 characters that the LM has a row of
         (counts after it, or the start of one that has; \"\" at least): the context whose
         distribution it is. An unseen context backs off to one character less, so all contexts
         with the same seen end share one distribution."""
-        return self.seen_context_of(self._context(context))
+        return self.context_of(self.state(context))
+
+    def context_of(self, row: int) -> str:
+        """The seen context of a row (``state``'s, ``moves``'s)."""
+        trie, chars = self._trie, list(self._trie.codes)
+        out = []
+        while row != trie.root:
+            out.append(chars[int(trie.last[row])])
+            row = int(trie.parent[row])
+        return "".join(reversed(out))
 
     def moves(self, rows: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """The seen context (as its row) after each context of seen context ``rows`` followed
         by the character of each ``codes`` (``char_code``; -1: a character no context holds):
         ``seen_context`` of the longer context, worked out for many at once from the seen
-        ends alone. Every seen context's start is seen (``_close_contexts``), so the seen
+        ends alone. Every seen context's start is seen (``_make_trie``), so the seen
         contexts form a trie, and the longest seen end of ``seen + char`` is found by trying
-        ``seen``'s seen ends from the longest down (each the seen end of the one before less
-        its first character) for one that a seen context continues with ``char`` (the
-        automaton of Aho and Corasick). What beam search follows a prefix's LM state with."""
-        keys, kids, fail, depth, classes, _ = self._automaton()
-        cur = np.where(depth[rows] >= self.order - 1, fail[rows], rows)  # room for one more
-        root = self._rows[""]
-        out = np.full(len(rows), root, np.int64)
-        todo = np.flatnonzero(codes >= 0)
-        while len(todo) and len(keys):
-            key = cur[todo] * classes + codes[todo]
-            pos = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
-            hit = keys[pos] == key
-            out[todo[hit]] = kids[pos[hit]]
-            todo = todo[~hit]
-            todo = todo[cur[todo] != root]  # (not continued even after \"\": \"\")
-            cur[todo] = fail[cur[todo]]
-        return out
+        ``seen``'s seen ends from the longest down (``_follow``). What beam search follows a
+        prefix's LM state with; a context of order-1 characters first loses its first."""
+        trie = self._trie
+        rows = np.asarray(rows, np.int64)
+        cur = np.where(trie.depth[rows] >= self.order - 1, trie.fail[rows], rows)  # room for one more
+        return self._follow(trie, cur, np.asarray(codes, np.int64))
 
     def char_code(self, char: str) -> int:
         """``char``'s number in ``moves`` (-1 when no seen context holds it)."""
-        return self._automaton().codes.get(char, -1)
+        return self._trie.codes.get(char, -1)
 
     def row_of(self, seen: str) -> int:
-        """The row of a seen context (``seen_context``'s answer): ``moves``'s state for it."""
-        return self._rows[seen]
+        """The row of a seen context (``seen_context``'s answer): ``moves``'s state for it.
+        KeyError when ``seen`` is not a seen context."""
+        row = self._trie.root
+        for c in seen:
+            row = self._child(row, self._trie.codes.get(c, -1))
+            if row < 0:
+                raise KeyError(seen)
+        return row
 
     @property
     def n_rows(self) -> int:
         """How many rows (seen contexts) the LM has: ``moves``'s states are ``range(n_rows)``."""
-        return len(self._rows)
+        return len(self._trie.depth)
 
-    def _automaton(self) -> _Automaton:
-        """``moves``'s tables (``_Automaton``), made once."""
-        if self._moves is None:
-            ctxs, rows = self._contexts, self._rows
-            chars = dict.fromkeys([*self.vocab, *set("".join(ctxs))])
-            codes = {c: i for i, c in enumerate(chars)}
-            classes = max(1, len(chars))
-            longer = [r for r, ctx in enumerate(ctxs) if ctx]
-            keys = (np.array([rows[ctxs[r][:-1]] for r in longer], np.int64) * classes
-                    + np.array([codes[ctxs[r][-1]] for r in longer], np.int64))
-            order = np.argsort(keys, kind="stable")
-            fail = [rows.get(ctx[1:], -1) for ctx in ctxs]  # (an end not seen: rare)
-            for r in (r for r, f in enumerate(fail) if f < 0):
-                fail[r] = rows[self.seen_context_of(ctxs[r][1:])]
-            depth = np.fromiter(map(len, ctxs), np.int64, len(ctxs))
-            self._moves = _Automaton(keys[order], np.asarray(longer, np.int64)[order],
-                                     np.asarray(fail, np.int64), depth, classes, codes)
-        return self._moves
+    def clear_memo(self) -> None:
+        """Forget the memoised distributions (e.g. to time decoding from a cold start)."""
+        self._cache.clear()
 
-    def seen_context_of(self, ctx: str) -> str:
-        """The longest end of ``ctx`` itself (no start-of-line padding) that is seen."""
-        for k in range(len(ctx)):
-            if ctx[k:] in self._rows:
-                return ctx[k:]
-        return ""
-
-    def _distribution(self, ctx: str) -> np.ndarray:
-        cached = self._cache.get(ctx)
+    def _row_distribution(self, row: int) -> np.ndarray:
+        """The distribution of a row's seen context (read-only, memoised with its seen
+        ends'): its discounted counts plus the back-off share of its seen end's."""
+        cached = self._cache.get(row)
         if cached is not None:
             return cached
-        if ctx:
-            lower = self._distribution(ctx[1:])  # back off to one character less
+        if self._trie.depth[row]:
+            lower = self._row_distribution(int(self._trie.fail[row]))
         else:
             lower = np.full(len(self.vocab) + 1, 1.0 / (len(self.vocab) + 1))
-            lower.flags.writeable = False
-        p = lower
-        r = self._rows.get(ctx)
-        if r is not None:  # seen context: its discounted counts plus the back-off share of the lower order
-            # (counts of characters outside ``vocab`` only feed the back-off weight, through
-            # the row's number of types; such characters all share the last slot)
-            a, b = self._starts[r], self._starts[r + 1]
-            p = self._backoff[r] * lower
-            p[self._chars[a:b]] += self._shares[a:b]
-            p.flags.writeable = False  # memoised and shared with longer contexts
+        # (counts of characters outside ``vocab`` only feed the back-off weight, through the
+        # row's number of types; such characters all share the last slot)
+        a, b = self._starts[row], self._starts[row + 1]
+        p = self._backoff[row] * lower
+        p[self._chars[a:b]] += self._shares[a:b]
+        p.flags.writeable = False  # memoised and shared with longer contexts
         if len(self._cache) >= CACHE_LIMIT:  # bounded: a batch of many pages must not grow it
             self._cache.clear()
-        self._cache[ctx] = p
+        self._cache[row] = p
         return p
 
     def row_distributions(self, rows: np.ndarray) -> np.ndarray:
-        """``_distribution`` of the seen contexts of several rows at once, (rows, vocab + 1),
-        the same values: a row's lower order is the distribution of its context less the
-        first character, which is that of its seen end (``moves``'s ``fail``, one character
-        shorter at least). The rows and their seen ends are worked out once each, shortest
-        first, all of one length in a few numpy calls (beam search asks for dozens of new
-        contexts a frame across a page's lines)."""
+        """``_row_distribution`` of several rows at once, (rows, vocab + 1), the same values:
+        a row's lower order is the distribution of its context less the first character,
+        which is that of its seen end (``fail``, one character shorter at least). The rows
+        and their seen ends are worked out once each, shortest first, all of one length in a
+        few numpy calls (beam search asks for dozens of new contexts a frame across a page's
+        lines)."""
         rows = np.asarray(rows, np.int64)
         if not len(rows):
             return np.zeros((0, len(self.vocab) + 1))
         if len(rows) <= FEW_ROWS:  # one at a time is cheaper (and memoised)
-            return np.stack([self._distribution(self._contexts[r]) for r in rows.tolist()])
-        automaton = self._automaton()
-        fail, depth = automaton.fail, automaton.depth
+            return np.stack([self._row_distribution(r) for r in rows.tolist()])
+        fail, depth = self._trie.fail, self._trie.depth
         every, ends = [rows], rows
         for _ in range(self.order - 1):  # each row's seen ends
             ends = fail[ends]
@@ -347,7 +399,7 @@ class CharNgramLM:
         followed a character at a time together (``moves``), each seen context's
         distribution worked out once (``row_distributions``)."""
         lengths = np.array([len(t) for t in texts], np.int64)
-        states = np.full(len(texts), self.row_of(self.seen_context("")), np.int64)
+        states = np.full(len(texts), self.state(""), np.int64)
         asked, columns, owners = [], [], []  # each character's context, itself, its text
         for i in range(int(lengths.max(initial=0))):
             at = np.flatnonzero(lengths > i)
@@ -435,8 +487,8 @@ class CharLabelScorer:
         self._columns = np.array([lm.index.get(c, len(lm.vocab)) for c in charset] or [0])
         self._keep = lm.order - 1
         self.rows: dict[tuple[int, ...], np.ndarray] = {}  # label context -> its row
-        self._seen: dict[str, np.ndarray] = {}  # seen context -> its row
-        self.start = lm.row_of(lm.seen_context(""))
+        self._seen: dict[int, np.ndarray] = {}  # seen context (its LM row) -> its row
+        self.start = lm.state("")
         self.n_states = lm.n_rows
         self._codes = np.array([lm.char_code(c) for c in charset] + [-1])
 
@@ -455,12 +507,12 @@ class CharLabelScorer:
         key = prefix[-self._keep:] if self._keep else ()
         got = self.rows.get(key)
         if got is None:
-            ctx = self.lm.seen_context("".join(self.charset[c - 1] for c in key))
-            got = self._seen.get(ctx)
+            state = self.lm.state("".join(self.charset[c - 1] for c in key))
+            got = self._seen.get(state)
             if got is None:
                 if len(self._seen) >= CACHE_LIMIT:
                     self._seen.clear()
-                got = self._seen[ctx] = self.rows_at(np.array([self.lm.row_of(ctx)]))[0]
+                got = self._seen[state] = self.rows_at(np.array([state]))[0]
                 got.flags.writeable = False
             if len(self.rows) >= KEY_LIMIT:
                 self.rows.clear()

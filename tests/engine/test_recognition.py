@@ -240,15 +240,17 @@ def test_contexts_share_the_row_of_their_seen_end() -> None:
 
     lm = lm_module.CharNgramLM.train(["abab abba baab", "bbaa ab"], list("ab "), order=4)
     score = lm.label_scorer(list("ab "))
+    seen = _seen_contexts(lm.counts)
     ends = set()
     for n in range(5):
         for ctx in map("".join, itertools.product("ab ", repeat=n)):
             end = lm.seen_context(ctx)
             ends.add(end)
             padded = (lm_module.BOS * 3 + ctx)[-3:]
-            assert padded.endswith(end) and (end in lm._rows or end == "")
-            assert all(padded[k:] not in lm._rows for k in range(len(padded) - len(end)))
-            assert np.array_equal(lm.distribution(ctx), lm._distribution(end))
+            assert padded.endswith(end) and end in seen
+            assert all(padded[k:] not in seen for k in range(len(padded) - len(end)))
+            assert lm.context_of(lm.row_of(end)) == end and lm.state(ctx) == lm.row_of(end)
+            assert np.array_equal(lm.distribution(ctx), lm.row_distributions([lm.row_of(end)])[0])
             labels = tuple("ab ".index(c) + 1 for c in ctx)
             assert np.array_equal(score.row(labels), np.log(lm.distribution(ctx)[[0, 1, 2]]))
     assert len(ends) < len(score.rows) and len(score._seen) == len(ends)
@@ -265,12 +267,13 @@ def test_lm_rows_at_once_are_the_rows_one_by_one(monkeypatch) -> None:
     texts, vocab = ["abab abba baab", "bbaa ab", "a b a"], list("ab ")
     alone = lm_module.CharNgramLM.train(texts, vocab, order=4)
     together = lm_module.CharNgramLM.train(texts, vocab, order=4)
-    rows = np.arange(len(together._contexts))
+    rows = np.arange(together.n_rows)
     for size in (9, 2, 1):
         for start in range(0, len(rows), size):
             part = rows[start:start + size]
             for r, got in zip(part.tolist(), together.row_distributions(part)):
-                assert np.array_equal(got, alone._distribution(together._contexts[r]))
+                want = alone._row_distribution(alone.row_of(together.context_of(r)))
+                assert np.array_equal(got, want)
     one, many = alone.label_scorer(vocab), together.label_scorer(vocab)
     prefixes = [p for n in range(5) for p in itertools.product((1, 2, 3), repeat=n)]
     for start in range(0, len(prefixes), 11):
@@ -285,6 +288,12 @@ def _state_after(scorer, prefix: tuple[int, ...]) -> int:
     for label in prefix:
         state = scorer.moves(state, np.array([label]))
     return int(state[0])
+
+
+def _seen_contexts(counts: dict) -> set[str]:
+    """The contexts an LM of ``counts`` has rows of: those counted, their starts, and \"\"
+    (written out from the counts, apart from the LM's trie)."""
+    return {ctx[:k] for ctx in [*counts, ""] for k in range(len(ctx) + 1)}
 
 
 def _reference_distribution(counts: dict, vocab: list[str], discount: float, ctx: str) -> list:
@@ -314,7 +323,7 @@ def test_lm_followed_label_by_label_reaches_the_seen_context() -> None:
     the distributions stay those of the counts, which are saved as they were; beam search
     reads with such an LM as with the same LM asked label by label."""
     from engine.recognition.ctc import beam_nbest_lines
-    from engine.recognition.lm import CharNgramLM
+    from engine.recognition.lm import BOS, CharNgramLM
 
     charset = list("ab z")  # 'z' unknown to the LM
     texts = ["abab abba baab", "bbaa ab", "a b a", "aaab bbba"]
@@ -330,11 +339,13 @@ def test_lm_followed_label_by_label_reaches_the_seen_context() -> None:
            pruned.adapted(["ba ba ab"], weight=3), gappy, CharNgramLM.train([], list("ab "), 3)]
     for lm in lms:
         scorer = lm.label_scorer(charset)
+        seen = _seen_contexts(lm.counts)
         for n in range(6):
             for prefix in itertools.product((1, 2, 3, 4), repeat=n):
                 state = _state_after(scorer, prefix)
-                assert lm._contexts[state] == lm.seen_context(
-                    "".join(charset[c - 1] for c in prefix))
+                padded = (BOS * (lm.order - 1) + "".join(charset[c - 1] for c in prefix))
+                end = next(padded[k:] for k in range(len(padded) + 1) if padded[k:] in seen)
+                assert lm.context_of(state) == end == lm.seen_context(padded)
                 assert np.array_equal(scorer.rows_at(np.array([state]))[0], scorer.row(prefix))
     scorer = gappy.label_scorer(charset)
     lines = _peaked_lines(np.random.default_rng(5), len(charset) + 1, [30, 12, 25])
@@ -623,7 +634,9 @@ def test_char_lm_probabilities_and_beam_fusion(tmp_path: Path) -> None:
 
     for bad in (b"not gzip at all", gzip.compress(b"{}\n"),
                 gzip.compress(gzip.decompress(lm.to_bytes(compress=True)).split(b"\n")[0]
-                              + b'\n["ab", "ab", [1]]\n')):  # two characters, one count
+                              + b'\n["ab", "ab", [1]]\n'),  # two characters, one count
+                gzip.compress(gzip.decompress(lm.to_bytes(compress=True))
+                              + b'["ab", "a", [1]]\n')):  # a context given twice
         packed.write_bytes(bad)
         with pytest.raises(ModelError, match="unreadable"):
             CharNgramLM.load(packed)
