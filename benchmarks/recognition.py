@@ -2,6 +2,7 @@
 ONNX Runtime vs PyTorch on the same line images, and the model's size on disk.
 
     python benchmarks/recognition.py [--model DIR] [--threads 2] [--beam N] [--max-lines N]
+                                     [--batch-pixels N]
 
 Both backends read greedily (the same decoding, so that the network's speed is compared); ONNX
 Runtime also reads with the model's default decoding when that is a beam search (the bundled
@@ -81,14 +82,16 @@ def timed(fn):
     return inner
 
 
-def run_backend(backend: str, model: Path, lines_file: Path, threads: int, beam: int) -> dict:
-    """Recognise the saved lines with one backend (called in a child process)."""
+def run_backend(backend: str, model: Path, lines_file: Path, threads: int, beam: int,
+                batch_pixels: int | None = None) -> dict:
+    """Recognise the saved lines with one backend (called in a child process); ONNX Runtime
+    with ``batch_pixels`` pixels a batch at most (None: the Recognizer's default)."""
     blob = np.load(lines_file, allow_pickle=True)
     images, pages = list(blob["images"]), [str(p) for p in blob["pages"]]
     if backend == "onnxruntime":
         from engine.recognition import Recognizer
 
-        rec = Recognizer(model, "cpu", beam=beam, threads=threads)
+        rec = Recognizer(model, "cpu", beam=beam, threads=threads, max_batch_pixels=batch_pixels)
         rec.recognize_images(images[:8])  # warm-up
         rec._decode_lines, rec.language_of = timed(rec._decode_lines), timed(rec.language_of)
         t0 = time.perf_counter()
@@ -118,6 +121,36 @@ def run_backend(backend: str, model: Path, lines_file: Path, threads: int, beam:
     return {"backend": backend, "texts": texts, "seconds": seconds, "decode_s": DECODING[0],
             "lines_per_s": len(images) / seconds,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def error_rates(lines: dict, hyps: list[str]) -> dict[str, ErrorRates]:
+    """CER and WER of ``hyps`` per collection of ``lines`` and for them all (``"all"``)."""
+    rates: dict[str, ErrorRates] = {}
+    for coll, ref, hyp in zip(lines["collections"], lines["texts"], hyps):
+        rates.setdefault(coll, ErrorRates()).add(ref, hyp)
+        rates.setdefault("all", ErrorRates()).add(ref, hyp)
+    return rates
+
+
+def save_lines(lines: dict, path: Path) -> None:
+    """The cut line images and their pages in an ``.npz`` file for the child processes."""
+    arr = np.empty(len(lines["images"]), dtype=object)
+    arr[:] = lines["images"]
+    np.savez(path, images=arr, pages=np.array(lines["pages"]))
+
+
+def run_child(backend: str, model: Path, lines_file: Path, threads: int, beam: int,
+              batch_pixels: int | None = None) -> dict | None:
+    """``run_backend`` in a process of its own (peak RSS is per process); None, with its
+    error printed, when the child fails."""
+    cmd = [sys.executable, __file__, "--model", str(model), "--threads", str(threads),
+           "--beam", str(beam), "--backend", backend, "--lines-file", str(lines_file)]
+    cmd += ["--batch-pixels", str(batch_pixels)] if batch_pixels else []
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"{backend} beam {beam}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def density_table(lines: dict, hyps: list[str], width_factor: int, bins: int = 5) -> list[str]:
@@ -160,6 +193,8 @@ def main() -> int:
     parser.add_argument("--beam", type=int,
                         help="also read with this beam width (default: the model's decoding)")
     parser.add_argument("--max-lines", type=int)
+    parser.add_argument("--batch-pixels", type=int,
+                        help="pixels in one ONNX Runtime batch at most (default: the Recognizer's)")
     parser.add_argument("--backend", help=argparse.SUPPRESS)
     parser.add_argument("--lines-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -168,7 +203,7 @@ def main() -> int:
     model = args.model or default_model_dir()
     if args.backend:  # child process
         print(json.dumps(run_backend(args.backend, model, args.lines_file, args.threads,
-                                     args.beam), ensure_ascii=False))
+                                     args.beam, args.batch_pixels), ensure_ascii=False))
         return 0
     card = load_card(model)
     from engine.recognition.recognizer import default_beam
@@ -180,20 +215,12 @@ def main() -> int:
     n = len(lines["images"])
     with tempfile.TemporaryDirectory() as tmp:
         lines_file = Path(tmp) / "lines.npz"
-        arr = np.empty(n, dtype=object)
-        arr[:] = lines["images"]
-        np.savez(lines_file, images=arr, pages=np.array(lines["pages"]))
+        save_lines(lines, lines_file)
         results = {}
         for backend, width in runs:
-            cmd = [sys.executable, __file__, "--model", str(model), "--threads",
-                   str(args.threads), "--beam", str(width), "--backend", backend,
-                   "--lines-file", str(lines_file)]
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            name = f"{backend} {'greedy' if width <= 1 else f'beam {width}'}"
-            if done.returncode != 0:
-                print(f"{name}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
-                continue
-            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+            got = run_child(backend, model, lines_file, args.threads, width, args.batch_pixels)
+            if got is not None:
+                results[f"{backend} {'greedy' if width <= 1 else f'beam {width}'}"] = got
     print(f"model {card['name']} ({model}): {card.get('parameters', '?')} parameters, "
           f"input height {card['input']['height']}")
     sizes = {p.name: p.stat().st_size for p in model.iterdir() if p.is_file()}
@@ -203,12 +230,8 @@ def main() -> int:
           f"{args.threads} threads" + (f"; beam {beam} with the model's LM weights"
                                        if beam > 1 else ""))
     for backend, r in results.items():
-        rates: dict[str, ErrorRates] = {}
-        for coll, ref, hyp in zip(lines["collections"], lines["texts"], r["texts"]):
-            rates.setdefault(coll, ErrorRates()).add(ref, hyp)
-            rates.setdefault("all", ErrorRates()).add(ref, hyp)
         per = "  ".join(f"{k}: CER {v.cer:.2%} WER {v.wer:.2%} ({v.lines} lines)"
-                        for k, v in rates.items())
+                        for k, v in error_rates(lines, r["texts"]).items())
         print(f"{backend:20s} {r['lines_per_s']:7.1f} lines/s  peak RSS {r['peak_rss_mb']:6.0f} "
               f"MB  {per}")
         if r.get("decode_s"):

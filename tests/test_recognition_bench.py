@@ -35,3 +35,21 @@ def test_split_lists_with_spaces_in_page_names(tmp_path: Path) -> None:
     assert few["texts"][-1] == cut["texts"][-1]
     with pytest.raises(HtrError, match="no split list"):
         bench.cut_val_lines(tmp_path, 48, None)  # no val lists here
+
+
+def test_child_runs_read_the_same_at_any_pixel_budget(tmp_path: Path, toy_model_dir: Path) -> None:
+    """``run_child`` (each reading in a process of its own, what benchmarks/batching.py
+    compares) hands the budget to the Recognizer: the readings are those of the default."""
+    import numpy as np
+
+    bench = load_benchmark("recognition")
+    rng = np.random.default_rng(0)
+    lines = {"images": [rng.integers(0, 256, (64, w), dtype=np.uint8) for w in (100, 260, 90)],
+             "pages": ["a", "a", "b"]}
+    path = tmp_path / "lines.npz"
+    bench.save_lines(lines, path)
+    default = bench.run_child("onnxruntime", toy_model_dir, path, 1, 1)
+    narrow = bench.run_child("onnxruntime", toy_model_dir, path, 1, 1, batch_pixels=64 * 100)
+    assert default is not None and narrow is not None and len(default["texts"]) == 3
+    assert narrow["texts"] == default["texts"] and narrow["peak_rss_mb"] > 0
+    assert bench.run_child("onnxruntime", tmp_path / "no model", path, 1, 1) is None

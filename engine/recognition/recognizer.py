@@ -138,15 +138,28 @@ node): memory, not time, bounds the batch (beam 64: 533 MB peak over val as the 
 reads, against 493 MB at beam 32)."""
 
 
+CPU_BATCH_PIXELS = 16 * 64 * 400
+"""Pixels one ONNX Runtime batch holds at most on the CPU. The network's activations grow with
+the batch and the runtime's memory arena keeps the largest it met: over val, greedy, 2 threads,
+226 MB peak at this budget against 327 MB at 16 * 64 * 1600 (the default before), at about the
+same speed (median 100.5 against 103.1 lines/s, four runs each in turn), while half this budget
+read at 83.8 (``python benchmarks/batching.py``)."""
+GPU_BATCH_PIXELS = 16 * 64 * 1600
+"""The same with the CUDA provider: the budget of before, kept (the activations live in the
+GPU's memory, and a GPU is kept busy by wide batches; not measured on one)."""
+
+
 class Recognizer:
     """A loaded recognition model; build once, call on many lines and pages."""
 
     def __init__(self, model_dir: Path | None = None, device: str = "auto", *,
                  beam: int | None = None, threads: int = 0, batch_size: int = 16,
-                 max_batch_pixels: int = 16 * 64 * 1600) -> None:
+                 max_batch_pixels: int | None = None) -> None:
         """``beam``: CTC beam width; None takes the decoding the model card names as its
         default (:func:`default_beam`), 1 is greedy. ``threads``: ONNX Runtime intra-op threads
-        (0 = its default, all cores)."""
+        (0 = its default, all cores). A batch holds ``batch_size`` lines and
+        ``max_batch_pixels`` pixels at most (None: ``CPU_BATCH_PIXELS``, or
+        ``GPU_BATCH_PIXELS`` when the session runs on CUDA)."""
         if model_dir is None:
             from engine.models import default_model_dir
 
@@ -166,7 +179,8 @@ class Recognizer:
             self.lm_weight = float(tuned.get("lm_weight", 0.0))
             self.length_bonus = float(tuned.get("length_bonus", 0.0))
         self.batch_size = batch_size
-        self.max_batch_pixels = max_batch_pixels
+        on_gpu = "CUDAExecutionProvider" in self.model.providers
+        self.max_batch_pixels = max_batch_pixels or (GPU_BATCH_PIXELS if on_gpu else CPU_BATCH_PIXELS)
 
     @property
     def decoding(self) -> str:

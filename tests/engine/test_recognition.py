@@ -441,6 +441,25 @@ def test_results_do_not_depend_on_batch_companions(recognizer: Recognizer) -> No
         assert all(0 <= c <= 1 for c in a.char_confidences) and 0 <= a.confidence <= 1
 
 
+def test_batches_keep_to_the_pixel_budget(model_dir: Path) -> None:
+    """Lines of similar width go to ONNX Runtime together up to the pixel budget (on the CPU
+    ``CPU_BATCH_PIXELS`` unless given; a line wider than the budget alone), and the readings
+    do not depend on it."""
+    from engine.recognition.recognizer import CPU_BATCH_PIXELS
+
+    default = Recognizer(model_dir, device="cpu", beam=1)
+    assert default.max_batch_pixels == CPU_BATCH_PIXELS
+    small = Recognizer(model_dir, device="cpu", beam=1, max_batch_pixels=64 * 700)
+    widths: list[list[int]] = []
+    run = small.model.run
+    small.model.run = lambda batch: (widths.append([im.shape[1] for im in batch]), run(batch))[1]
+    rng = np.random.default_rng(4)
+    lines = [rng.integers(0, 256, (64, w), dtype=np.uint8) for w in (640, 300, 900, 120, 310)]
+    assert [r.text for r in small.recognize_images(lines)] == \
+        [r.text for r in default.recognize_images(lines)]
+    assert widths == [[120, 300], [310], [640], [900]]
+
+
 def test_bad_line_images_give_defined_results(recognizer: Recognizer) -> None:
     empty = np.zeros((0, 0), np.uint8)
     one_px = np.full((64, 1), 255, np.uint8)
