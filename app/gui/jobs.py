@@ -8,6 +8,7 @@ recognition is imported only when a job runs, so the window works without it.
 from __future__ import annotations
 
 import copy
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,10 +62,37 @@ def segment(project: Project, tasks: list[PageTask]):
     return run
 
 
+_KEPT: dict[tuple, tuple] = {}  # the last recognizer made (its settings and folder -> it)
+_KEPT_LOCK = threading.Lock()
+
+
+def _folder_stamp(folder: Path | None) -> tuple:
+    """Each file of a model folder by name, size and time: a model fine-tuned or replaced in
+    place is loaded again."""
+    if folder is None:
+        return ()
+    try:
+        return tuple(sorted((p.name, st.st_size, st.st_mtime_ns)
+                            for p in folder.iterdir() if p.is_file() for st in [p.stat()]))
+    except OSError:
+        return ("unreadable",)
+
+
+def forget_recognizer() -> None:
+    """Let go of the kept recognizer (``make_recognizer``) and its memory."""
+    with _KEPT_LOCK:
+        _KEPT.clear()
+
+
 def make_recognizer(model_dir: str, device: str, beam: int | None = None):
     """The engine's recognizer for the settings and a note when it fell back from the GPU to the
     CPU (else None); ModelError with a message a person can act on. ``beam`` None: the model's
-    own decoding; 1: greedy (the settings' fast reading)."""
+    own decoding; 1: greedy (the settings' fast reading).
+
+    The last one made is kept for the next job of the same settings and unchanged model folder:
+    loading it and its LMs costs seconds that every page an archivist reads would pay (three
+    Hooker val pages of 22-24 lines: 2.8 s the first job, 0.42 s the next; ``python
+    benchmarks/page_latency.py``)."""
     try:
         from engine.recognition import Recognizer
     except ImportError as exc:
@@ -83,11 +111,20 @@ def make_recognizer(model_dir: str, device: str, beam: int | None = None):
                              "in Settings; segmentation and editing still work.") from exc
     from engine.device import with_cpu_fallback
 
+    key = (str(folder) if folder else None, device, beam, _folder_stamp(folder))
+    with _KEPT_LOCK:
+        kept = _KEPT.get(key)
+    if kept is not None:
+        return kept
     try:
-        return with_cpu_fallback(lambda d: Recognizer(model_dir=folder, device=d, beam=beam),
+        made = with_cpu_fallback(lambda d: Recognizer(model_dir=folder, device=d, beam=beam),
                                  device)
     except Exception as exc:  # onnxruntime and friends raise their own types too
         raise ModelError(f"The recognition model could not be loaded: {exc}") from exc
+    with _KEPT_LOCK:  # one kept at a time: the memory of one model
+        _KEPT.clear()
+        _KEPT[key] = made
+    return made
 
 
 def recognize(project: Project, tasks: list[PageTask], model_dir: str, device: str,

@@ -87,6 +87,14 @@ def user_dirs(tmp_path: Path, monkeypatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def fresh_recognizer() -> None:
+    """Each test loads its own recognizer (the window keeps the last one between jobs)."""
+    from app.gui import jobs
+
+    jobs.forget_recognizer()
+
+
+@pytest.fixture(autouse=True)
 def private_instance_name(monkeypatch, tmp_path: Path) -> None:
     """Each test's window listens under its own name, never a running HTR-JAND Studio's."""
     monkeypatch.setenv("HTRJAND_INSTANCE", f"htrjand-test-{os.getpid()}-{abs(hash(tmp_path))}")

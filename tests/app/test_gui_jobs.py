@@ -6,6 +6,7 @@ import sys
 import time
 import types
 
+import pytest
 from PySide6.QtCore import Qt
 
 from app.gui import job_actions
@@ -149,3 +150,30 @@ def test_no_model_installed_with_the_real_engine(opened, qtbot, monkeypatch):
     qtbot.waitUntil(lambda: not opened.runner.busy, timeout=5000)
     assert "No recognition model installed" in opened.messages.text()
     assert "Settings" in opened.messages.text()
+
+
+def test_recognizer_kept_between_jobs_until_settings_or_model_change(toy_model_dir, tmp_path):
+    """The window's jobs share the last recognizer made (loading costs seconds a page); other
+    settings, a model changed in place, or ``forget_recognizer`` load it again."""
+    import os
+    import shutil
+
+    from app.gui import jobs
+
+    folder = tmp_path / "model"
+    shutil.copytree(toy_model_dir, folder)
+    first, note = jobs.make_recognizer(str(folder), "cpu")
+    assert note is None and jobs.make_recognizer(str(folder), "cpu")[0] is first
+    greedy = jobs.make_recognizer(str(folder), "cpu", beam=1)[0]
+    assert greedy is not first and greedy.beam == 1
+    assert jobs.make_recognizer(str(folder), "cpu", beam=1)[0] is greedy
+    card = folder / "card.json"
+    card.write_text(card.read_text())  # fine-tuned in place: a new time
+    os.utime(card, ns=(card.stat().st_atime_ns, card.stat().st_mtime_ns + 10**9))
+    again = jobs.make_recognizer(str(folder), "cpu", beam=1)[0]
+    assert again is not greedy
+    jobs.forget_recognizer()
+    assert jobs.make_recognizer(str(folder), "cpu", beam=1)[0] is not again
+    shutil.rmtree(folder)
+    with pytest.raises(ModelError):
+        jobs.make_recognizer(str(folder), "cpu", beam=1)
