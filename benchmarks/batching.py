@@ -5,8 +5,8 @@
 
 The Recognizer feeds ONNX Runtime lines of similar width together, up to ``batch_size`` lines
 and ``max_batch_pixels`` pixels a batch. The network's activations grow with the batch (the
-first block's alone: 24 channels of float32 for every input pixel) and ONNX Runtime's memory
-arena keeps the largest it met, so the pixel budget rules the reading's peak memory. Each
+first block's gated convolution alone: 12 float32 values an input pixel) and ONNX Runtime's
+memory arena keeps the largest it met, so the pixel budget rules the reading's peak memory. Each
 budget reads the val lines greedily (``--beam``: with that beam instead; the LMs' memory does
 not depend on the batch) in a process of its own, budgets taken in turn ``--repeats`` times
 (a busy machine's speed drifts): prints the median lines a second, the peak RSS and the CER.
