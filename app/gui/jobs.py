@@ -8,6 +8,7 @@ recognition is imported only when a job runs, so the window works without it.
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 from engine.document import Page
 from engine.errors import ModelError, StorageError
 from engine.project import PageEntry, Project
+
+log = logging.getLogger(__name__)
 
 EXPORT_FOLDERS = {"page": "page-xml", "txt": "txt", "alto": "alto"}
 EXPORT_SUFFIXES = {"page": ".xml", "txt": ".txt", "alto": ".xml"}
@@ -63,7 +66,7 @@ def segment(project: Project, tasks: list[PageTask]):
 
 
 _KEPT: dict[tuple, tuple] = {}  # the last recognizer made (its settings and folder -> it)
-_KEPT_LOCK = threading.Lock()
+_KEPT_LOCK = threading.Lock()  # held while one is made: a job waits for the warm-up's
 
 
 def _folder_stamp(folder: Path | None) -> tuple:
@@ -84,6 +87,19 @@ def forget_recognizer() -> None:
         _KEPT.clear()
 
 
+def warm_recognizer(model_dir: str, device: str, beam: int | None = None) -> None:
+    """Make the recognizer the next job of these settings will use and read its LMs, ahead of
+    that job (the window does it in a background thread when a project opens, so that the
+    first page reads as fast as the next). Errors are left for the job to report."""
+    try:
+        with _KEPT_LOCK:
+            recognizer, _note = _kept_or_made(model_dir, device, beam)
+            if recognizer.beam > 1:
+                recognizer.languages  # read now (beam search reads them on its first page)
+    except Exception as exc:  # the job says it with its own message
+        log.info("recognizer not warmed up: %s", exc)
+
+
 def make_recognizer(model_dir: str, device: str, beam: int | None = None):
     """The engine's recognizer for the settings and a note when it fell back from the GPU to the
     CPU (else None); ModelError with a message a person can act on. ``beam`` None: the model's
@@ -93,6 +109,12 @@ def make_recognizer(model_dir: str, device: str, beam: int | None = None):
     loading it and its LMs costs seconds that every page an archivist reads would pay (three
     Hooker val pages of 22-24 lines: 2.8 s the first job, 0.42 s the next; ``python
     benchmarks/page_latency.py``)."""
+    with _KEPT_LOCK:
+        return _kept_or_made(model_dir, device, beam)
+
+
+def _kept_or_made(model_dir: str, device: str, beam: int | None):
+    """``make_recognizer``'s work, with ``_KEPT_LOCK`` held."""
     try:
         from engine.recognition import Recognizer
     except ImportError as exc:
@@ -112,8 +134,7 @@ def make_recognizer(model_dir: str, device: str, beam: int | None = None):
     from engine.device import with_cpu_fallback
 
     key = (str(folder) if folder else None, device, beam, _folder_stamp(folder))
-    with _KEPT_LOCK:
-        kept = _KEPT.get(key)
+    kept = _KEPT.get(key)
     if kept is not None:
         return kept
     try:
@@ -121,9 +142,8 @@ def make_recognizer(model_dir: str, device: str, beam: int | None = None):
                                  device)
     except Exception as exc:  # onnxruntime and friends raise their own types too
         raise ModelError(f"The recognition model could not be loaded: {exc}") from exc
-    with _KEPT_LOCK:  # one kept at a time: the memory of one model
-        _KEPT.clear()
-        _KEPT[key] = made
+    _KEPT.clear()  # one kept at a time: the memory of one model
+    _KEPT[key] = made
     return made
 
 

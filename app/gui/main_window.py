@@ -7,14 +7,15 @@ the job runner, problems into the message bar. Menus and shortcuts are built in
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QLabel, QListView, QMainWindow,
                                QMessageBox, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
 
-from app.gui import actions, job_actions
+from app.gui import actions, job_actions, jobs
 from app.gui.export_dialog import ExportDialog
 from app.gui.job_panel import JobPanel
 from app.gui.line_editor import LineEditor
@@ -35,12 +36,18 @@ from engine.errors import HtrError
 from engine.project import IMAGE_SUFFIXES, Project
 
 APP_NAME = "HTR-JAND Studio"
+WARM_UP_DELAY_MS = 1000
+"""How long after a project opens the recognizer starts loading in the background: once the
+window has drawn the page (started at once, its imports held the window's start back by about
+0.1 s: ``python benchmarks/startup.py``, ready median 0.53 against 0.42 s; with this delay
+0.40 s)."""
 
 
 class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
         self.settings = settings or Settings()
+        self._warming: threading.Thread | None = None  # ``warm_recognizer``'s thread
         self.model = ProjectModel(self.settings.autosave_ms, self)
         self.runner = JobRunner(parent=self)
         self.visit = 0  # counts visits to lines: keystrokes of one visit merge into one undo step
@@ -258,11 +265,26 @@ class MainWindow(QMainWindow):
         self.messages.hide()
         self.model.open_project(project)
         self.settings.add_recent(str(project.folder))
+        QTimer.singleShot(WARM_UP_DELAY_MS, self, self.warm_recognizer)
         bad = [e.image.name for e in project.entries if not e.readable]
         if bad:
             self.messages.show_message(ERROR, f"{len(bad)} image(s) cannot be read and are marked "
                                        f"in the page list: {', '.join(bad[:5])}")
         return True
+
+    def warm_recognizer(self) -> threading.Thread | None:
+        """Load the recognizer of the settings in the background while the person looks at
+        the page (``jobs.warm_recognizer``, ``WARM_UP_DELAY_MS`` after a project opens; off in
+        the settings: None)."""
+        if not self.settings.warm_up:
+            return None
+        if self._warming is not None and self._warming.is_alive():
+            return self._warming  # (the settings' recognizer is being made: the job waits)
+        self._warming = threading.Thread(target=jobs.warm_recognizer, name="warm-recognizer",
+                                         args=(self.settings.model_dir, self.settings.device,
+                                               self.settings.beam), daemon=True)
+        self._warming.start()
+        return self._warming
 
     def open_folder_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a folder of page images")
@@ -346,6 +368,8 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.runner.pool.waitForDone(3000)
+        if self._warming is not None:  # a model half loaded must not meet the interpreter's exit
+            self._warming.join(timeout=30)
         self.settings.store.setValue("window/geometry", self.saveGeometry())
         self.settings.store.setValue("window/state", self.saveState())
         self.settings.sync()

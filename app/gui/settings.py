@@ -1,5 +1,5 @@
 """Settings of the window, kept with QSettings: device, model, fast reading, recent projects,
-autosave delay, post-correction suggestions."""
+autosave delay, post-correction suggestions, warm-up of the recognizer."""
 
 from __future__ import annotations
 
@@ -49,6 +49,18 @@ class Settings:
         """The recognizer's beam width for these settings: 1 (greedy) for fast reading, else
         None (the model's own default decoding)."""
         return 1 if self.fast_reading else None
+
+    @property
+    def warm_up(self) -> bool:
+        """Whether the recognition model and its LMs are loaded in the background when a
+        project opens (on until turned off: the first page then reads as fast as the next;
+        off keeps their memory free until a page is read)."""
+        value = self.store.value("recognition/warm_up", True)
+        return value if isinstance(value, bool) else str(value).lower() not in ("false", "0")
+
+    @warm_up.setter
+    def warm_up(self, value: bool) -> None:
+        self.store.setValue("recognition/warm_up", bool(value))
 
     @property
     def autosave_ms(self) -> int:

@@ -40,6 +40,7 @@ def settings(tmp_path: Path):
 
     store = Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
     store.autosave_ms = 200
+    store.warm_up = False  # no model loading behind a test's back (test_gui_jobs turns it on)
     return store
 
 

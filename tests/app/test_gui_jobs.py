@@ -177,3 +177,31 @@ def test_recognizer_kept_between_jobs_until_settings_or_model_change(toy_model_d
     shutil.rmtree(folder)
     with pytest.raises(ModelError):
         jobs.make_recognizer(str(folder), "cpu", beam=1)
+
+
+def test_opening_a_project_warms_the_recognizer_up(window, project_dir, model_dir, tmp_path,
+                                                    qtbot, monkeypatch):
+    """With warm-up on (the settings' default), opening a project makes the settings'
+    recognizer in the background and reads its LMs; the first job gets that very one. Off,
+    nothing is loaded; a model that cannot load is left for the job to report."""
+    from PySide6.QtCore import QSettings
+
+    from app.gui import jobs, main_window
+    from app.gui.settings import Settings
+
+    assert Settings(QSettings(str(tmp_path / "fresh.ini"), QSettings.IniFormat)).warm_up
+    assert window.warm_recognizer() is None and not jobs._KEPT  # off in the tests' settings
+    window.settings.warm_up = True
+    window.settings.model_dir = str(model_dir)
+    monkeypatch.setattr(main_window, "WARM_UP_DELAY_MS", 10)
+    assert window.open_paths([str(project_dir)])
+    qtbot.waitUntil(lambda: window._warming is not None, timeout=5000)
+    window._warming.join(timeout=120)
+    assert not window._warming.is_alive()
+    (warmed, _note), = jobs._KEPT.values()
+    assert warmed.beam == 1 or warmed._languages is not None  # the LMs read too
+    settings = window.settings
+    assert jobs.make_recognizer(settings.model_dir, settings.device, settings.beam)[0] is warmed
+    jobs.forget_recognizer()
+    jobs.warm_recognizer(str(tmp_path / "no such model"), "cpu")  # no exception: the job says it
+    assert not jobs._KEPT
