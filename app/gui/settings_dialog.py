@@ -59,6 +59,11 @@ class SettingsDialog(QDialog):
         self.fast.setToolTip("Read lines without the beam search and language model: faster, "
                              "but more errors (the bundled model: about 4 points more CER)")
         self.fast.setChecked(settings.fast_reading)
+        self.warm_up = QCheckBox("Load the model when a project opens")
+        self.warm_up.setToolTip("Read the recognition model and its language models in the "
+                                "background so that the first page reads at once; off: they "
+                                "take their memory (about 160 MB) only when a page is read")
+        self.warm_up.setChecked(settings.warm_up)
         self.autosave = QSpinBox(suffix=" ms", minimum=200, maximum=60000, singleStep=500)
         self.autosave.setValue(settings.autosave_ms)
         self.suggestions = QCheckBox("Show post-correction suggestions")
@@ -72,6 +77,7 @@ class SettingsDialog(QDialog):
         form.addRow("Device:", self.device)
         form.addRow("Recognition model:", model_row)
         form.addRow("", self.fast)
+        form.addRow("", self.warm_up)
         form.addRow("Autosave after:", self.autosave)
         form.addRow("", self.suggestions)
         form.addRow(buttons)
@@ -87,6 +93,7 @@ class SettingsDialog(QDialog):
         self.settings.device = self.device.currentData()
         self.settings.model_dir = self.model.currentData()
         self.settings.fast_reading = self.fast.isChecked()
+        self.settings.warm_up = self.warm_up.isChecked()
         self.settings.autosave_ms = self.autosave.value()
         self.settings.show_suggestions = self.suggestions.isChecked()
         self.settings.sync()

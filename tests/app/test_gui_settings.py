@@ -28,6 +28,16 @@ def test_fast_reading_setting_means_greedy(window, settings, tmp_path):
     assert again.fast_reading and again.beam == 1
 
 
+def test_warm_up_setting(window, settings, tmp_path):
+    """The dialog shows and stores whether the model loads when a project opens (the tests'
+    settings keep it off)."""
+    dialog = SettingsDialog(settings, window)
+    assert not dialog.warm_up.isChecked()
+    dialog.warm_up.setChecked(True)
+    dialog.accept()
+    assert Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)).warm_up
+
+
 def test_recent_projects(opened, project_dir, settings):
     assert settings.recent_projects()[0] == str(project_dir)
     for i in range(12):
