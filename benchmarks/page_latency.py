@@ -26,7 +26,8 @@ sys.path.insert(0, str(REPO))
 
 
 def one_page(xml: Path, model: str) -> dict:
-    """Two recognition jobs of the window on one page (called in a child process)."""
+    """The window's recognition jobs on one page: the first, the next, and the first after a
+    warm-up, with the warm-up's own time (called in a child process)."""
     from app.gui import jobs
     from engine.formats import read_document
 
