@@ -15,7 +15,6 @@ not depend on the batch) in a process of its own, budgets taken in turn ``--repe
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -44,8 +43,9 @@ def main() -> int:
 
     model = args.model or default_model_dir()
     card = load_card(model)
-    data = Path(os.environ.get("HTRJAND_SHARED_DATA", REPO.parent / "shared" / "data"))
-    lines = cut_val_lines(data, card["input"]["height"], args.max_lines)
+    from training.data import shared_data_dir
+
+    lines = cut_val_lines(shared_data_dir(), card["input"]["height"], args.max_lines)
     speeds: dict[int, list[float]] = {p: [] for p in args.pixels}
     peaks: dict[int, list[float]] = {p: [] for p in args.pixels}
     cers: dict[int, set[str]] = {p: set() for p in args.pixels}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -31,11 +30,12 @@ def one_page(xml: Path, model: str) -> dict:
     from app.gui import jobs
     from engine.formats import read_document
 
+    page = read_document(xml)
+
     def job() -> float:
-        page = read_document(xml)
         t0 = time.perf_counter()
         recognizer, _note = jobs.make_recognizer(model, "cpu")
-        recognizer.recognize_page(page, overwrite=True)
+        recognizer.recognize_page(page, overwrite=True)  # (every line read anew)
         return time.perf_counter() - t0
 
     first, again = job(), job()
@@ -43,8 +43,8 @@ def one_page(xml: Path, model: str) -> dict:
     t0 = time.perf_counter()
     jobs.warm_recognizer(model, "cpu")
     warm = time.perf_counter() - t0
-    return {"page": xml.name, "lines": sum(1 for _ in read_document(xml).lines()),
-            "first": first, "again": again, "warm_up": warm, "after_warm_up": job()}
+    return {"page": xml.name, "lines": sum(1 for _ in page.lines()), "first": first,
+            "again": again, "warm_up": warm, "after_warm_up": job()}
 
 
 def main() -> int:
@@ -58,12 +58,10 @@ def main() -> int:
     if args.page_file:  # child process
         print(json.dumps(one_page(args.page_file, args.model)))
         return 0
-    data = Path(os.environ.get("HTRJAND_SHARED_DATA", REPO.parent / "shared" / "data"))
-    root = data / args.collection
-    names = (root / "split_val.txt").read_text().split()[:args.pages]
-    pages = [next(iter(sorted(root.rglob(f"{Path(n).stem}.xml"))), None) for n in names]
+    from training.data import split_pages
+
     results = []
-    for xml in (p for p in pages if p is not None):
+    for xml in split_pages(args.collection, "val")[:args.pages]:
         done = subprocess.run([sys.executable, __file__, "--model", args.model, "--page-file",
                                str(xml)], capture_output=True, text=True)
         if done.returncode != 0:

@@ -189,7 +189,7 @@ class CharNgramLM:
             a, b = self._starts[r], self._starts[r + 1]
             row = {self.vocab[j]: int(n) for j, n in zip(self._chars[a:b].tolist(), self._numbers[a:b].tolist())}
             row.update(self._outside.get(ctx, {}))
-            if row:  # (not the rows ``_missing_starts`` added)
+            if row:  # (not the starts ``_make_trie`` added)
                 out[ctx] = row
         return out
 
@@ -474,7 +474,7 @@ class CharLabelScorer:
     """A character LM on CTC labels (1 + index into ``charset``; 0 is the blank): called with
     a prefix and a label, log P(label | prefix); ``row(prefix)``, every label's at once (beam
     search extends a prefix by several labels). Rows are memoised per seen context
-    (``CharNgramLM.seen_context``; 8 bytes a value, CACHE_LIMIT rows at most), and which row
+    (``CharNgramLM.state``; 8 bytes a value, CACHE_LIMIT rows at most), and which row
     belongs to a context of the last order-1 labels (KEY_LIMIT at most); a charset character
     the LM never saw gets its "outside the vocabulary" share.
 

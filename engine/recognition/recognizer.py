@@ -18,6 +18,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from engine.device import CUDA_PROVIDER
 from engine.document import Line, Origin, Page
 from engine.errors import ModelError
 from engine.progress import CancelToken, ProgressCallback, no_progress
@@ -179,7 +180,7 @@ class Recognizer:
             self.lm_weight = float(tuned.get("lm_weight", 0.0))
             self.length_bonus = float(tuned.get("length_bonus", 0.0))
         self.batch_size = batch_size
-        on_gpu = "CUDAExecutionProvider" in self.model.providers
+        on_gpu = CUDA_PROVIDER in self.model.providers
         self.max_batch_pixels = max_batch_pixels or (GPU_BATCH_PIXELS if on_gpu else CPU_BATCH_PIXELS)
 
     @property
