@@ -645,17 +645,28 @@ def test_char_lm_probabilities_and_beam_fusion(tmp_path: Path) -> None:
     path.write_text("{broken")
     with pytest.raises(ModelError):
         CharNgramLM.load(path)
-    packed = tmp_path / "lm-x.json.gz"  # the compressed form: same LM, row by row
+    packed = tmp_path / "lm-x.json.gz"  # the compressed form: same LM, in columns
     packed.write_bytes(lm.to_bytes(compress=True))
     again = CharNgramLM.load(packed)
     assert again.counts == lm.counts and again.prob("ab", "a") == lm.prob("ab", "a")
     import gzip
 
-    for bad in (b"not gzip at all", gzip.compress(b"{}\n"),
-                gzip.compress(gzip.decompress(lm.to_bytes(compress=True)).split(b"\n")[0]
-                              + b'\n["ab", "ab", [1]]\n'),  # two characters, one count
-                gzip.compress(gzip.decompress(lm.to_bytes(compress=True))
-                              + b'["ab", "a", [1]]\n')):  # a context given twice
+    head, *columns = gzip.decompress(lm.to_bytes(compress=True)).decode().splitlines()
+    assert json.loads(head)["format"] == "htrjand-char-lm-columns/1" and len(columns) == 5
+    redone = lambda *cols: gzip.compress("\n".join([head, *map(json.dumps, cols)]).encode())
+    for bad in (b"not gzip at all", gzip.compress(b"{}\n"), gzip.compress(b"[1, 2]\n"),
+                gzip.compress(head.encode()),  # no columns
+                redone("abab", [2, 2], "aa", [1, 1], [1, 1]),  # a context given twice
+                redone("ab", [2], "ab", [2], [1]),  # two characters, one count
+                redone("ab", [1], "a", [1], [1]),  # contexts' lengths short of their text
+                redone("ab", [2.5], "a", [1], [1]),  # a length that is not a whole number
+                redone("ab", [2], ["a"], [1], [1]),  # characters not a string
+                redone("ab", [2], "a", [1], [1], [1])):  # a sixth column
+        packed.write_bytes(bad)
+        with pytest.raises(ModelError, match="unreadable"):
+            CharNgramLM.load(packed)
+    for bad in (_lines_form(lm, [["ab", "ab", [1]]]),  # the earlier form: two characters, one count
+                _lines_form(lm, [["ab", "a", [1]]])):  # a context given twice
         packed.write_bytes(bad)
         with pytest.raises(ModelError, match="unreadable"):
             CharNgramLM.load(packed)
@@ -666,22 +677,39 @@ def test_char_lm_probabilities_and_beam_fusion(tmp_path: Path) -> None:
     assert prefers_b[0] == [2]
 
 
-def test_compressed_char_lm_read_in_chunks(tmp_path, monkeypatch) -> None:
-    """The compressed form parsed several lines a call reads every row, across chunks and
-    blank lines, as it was written."""
+def _lines_form(lm, extra: list | None = None) -> bytes:
+    """``lm`` in the earlier compressed form (``LINES_FORMAT``: a JSON header line, then a
+    JSON line ``[context, characters, counts]`` per context, then the ``extra`` lines), as
+    fine-tuned versions written before session 27 hold it."""
+    import gzip
+
+    head = {"format": "htrjand-char-lm-lines/1", "order": lm.order, "vocab": lm.vocab,
+            "discount": lm.discount}
+    rows = [[ctx, "".join(row), list(row.values())] for ctx, row in lm.counts.items()]
+    return gzip.compress("\n".join(json.dumps(x) for x in [head, *rows, *(extra or [])]).encode())
+
+
+def test_compressed_char_lm_of_the_earlier_form_is_read(tmp_path, monkeypatch) -> None:
+    """The earlier compressed form, parsed several lines a call, reads every row, across
+    chunks and blank lines, as it was written; so does the columns form of the same LM."""
     import gzip
 
     from engine.recognition import lm as lm_module
     from engine.recognition.lm import CharNgramLM
 
-    lm = CharNgramLM.train(["abc cab bca", "a bad cab"], list("abcd "), order=3)
-    body = gzip.decompress(lm.to_bytes(compress=True)).split(b"\n")
+    lm = CharNgramLM.train(["abc cab bca", "a bad cab", "çà ’x"], list("abcd çà’"), order=3)
+    body = gzip.decompress(_lines_form(lm)).split(b"\n")
     packed = tmp_path / "lm-x.json.gz"
     packed.write_bytes(gzip.compress(b"\n".join(body[:4] + [b"  "] + body[4:])))
     monkeypatch.setattr(lm_module, "LOAD_CHUNK", 2)
     again = CharNgramLM.load(packed)
     assert len(body) > 2 * 2 and again.counts == lm.counts
-    assert again.distribution("ab").tolist() == lm.distribution("ab").tolist()
+    packed.write_bytes(lm.to_bytes(compress=True))
+    columns = CharNgramLM.load(packed)
+    assert columns.counts == lm.counts and columns.n_rows == again.n_rows == lm.n_rows
+    for context in ("ab", "", "’x", "zz", "ç"):
+        assert again.distribution(context).tolist() == lm.distribution(context).tolist()
+        assert columns.distribution(context).tolist() == lm.distribution(context).tolist()
 
 
 def test_char_lm_cache_stays_bounded(monkeypatch) -> None:
