@@ -1,8 +1,10 @@
 """benchmarks/recognition.py's line cutting: each collection's split list is read a page name
-a line (page names may hold spaces) and ``max_lines`` spreads the lines evenly."""
+a line (page names may hold spaces) and ``max_lines`` spreads the lines evenly; its child runs;
+and benchmarks/lm_load.py."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -53,3 +55,32 @@ def test_child_runs_read_the_same_at_any_pixel_budget(tmp_path: Path, toy_model_
     assert default is not None and narrow is not None and len(default["texts"]) == 3
     assert narrow["texts"] == default["texts"] and narrow["peak_rss_mb"] > 0
     assert bench.run_child("onnxruntime", tmp_path / "no model", path, 1, 1) is None
+
+
+def test_lm_load_benchmark_names_each_file_and_its_form(tmp_path: Path, capsys) -> None:
+    """benchmarks/lm_load.py loads every LM file of a folder (either compressed form of a
+    character LM, a word LM, ``lm.json``) and tells which form each is stored in."""
+    from engine.recognition.lm import CharNgramLM
+    from engine.recognition.word_lm import WordBigramLM
+    from tests.engine.test_recognition import _lines_form
+
+    bench = load_benchmark("lm_load")
+    lm = CharNgramLM.train(["abc cab bca", "a bad cab"], list("abcd "), order=3)
+    (tmp_path / "lm.json").write_text(lm.to_json())
+    (tmp_path / "lm-x.json.gz").write_bytes(lm.to_bytes(compress=True))
+    (tmp_path / "lm-old.json.gz").write_bytes(_lines_form(lm))
+    (tmp_path / "lm-x-words.json.gz").write_bytes(WordBigramLM.train(["a bad cab"]).to_bytes())
+    assert bench.main(["--model", str(tmp_path), "--repeat", "1", "--rewrite"]) == 0
+    out = capsys.readouterr().out
+    forms = {line.split()[0]: line.split()[1] for line in out.splitlines()
+             if not line.startswith("  ")}
+    assert forms == {"lm.json": "json", "lm-x.json.gz": "htrjand-char-lm-columns/1",
+                     "lm-old.json.gz": "htrjand-char-lm-lines/1",
+                     "lm-x-words.json.gz": "htrjand-word-bigram/1"}
+    assert out.count("rewritten") == 2
+    assert re.search(r"rewritten lm-old\.json\.gz +htrjand-char-lm-columns/1", out)
+    row = bench.measure(tmp_path / "lm-x.json.gz", 2)
+    assert len(row["cpu_s"]) == 2 and row["held_mb"] > 0 and row["peak_mb"] >= row["held_mb"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert bench.main(["--model", str(empty)]) == 1
