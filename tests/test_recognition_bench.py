@@ -59,7 +59,8 @@ def test_child_runs_read_the_same_at_any_pixel_budget(tmp_path: Path, toy_model_
 
 def test_lm_load_benchmark_names_each_file_and_its_form(tmp_path: Path, capsys) -> None:
     """benchmarks/lm_load.py loads every LM file of a folder (either compressed form of a
-    character LM, a word LM, ``lm.json``) and tells which form each is stored in."""
+    character LM, a word LM, ``lm.json``), tells which form each is stored in, and adapts
+    each character LM when asked."""
     from engine.recognition.lm import CharNgramLM
     from engine.recognition.word_lm import WordBigramLM
     from tests.engine.test_recognition import _lines_form
@@ -70,14 +71,14 @@ def test_lm_load_benchmark_names_each_file_and_its_form(tmp_path: Path, capsys) 
     (tmp_path / "lm-x.json.gz").write_bytes(lm.to_bytes(compress=True))
     (tmp_path / "lm-old.json.gz").write_bytes(_lines_form(lm))
     (tmp_path / "lm-x-words.json.gz").write_bytes(WordBigramLM.train(["a bad cab"]).to_bytes())
-    assert bench.main(["--model", str(tmp_path), "--repeat", "1", "--rewrite"]) == 0
+    assert bench.main(["--model", str(tmp_path), "--repeat", "1", "--rewrite", "--adapt", "2"]) == 0
     out = capsys.readouterr().out
     forms = {line.split()[0]: line.split()[1] for line in out.splitlines()
-             if not line.startswith("  ")}
+             if not line.startswith("  ")}  # (the rewritten and adapted lines are indented)
     assert forms == {"lm.json": "json", "lm-x.json.gz": "htrjand-char-lm-columns/1",
                      "lm-old.json.gz": "htrjand-char-lm-lines/1",
                      "lm-x-words.json.gz": "htrjand-word-bigram/1"}
-    assert out.count("rewritten") == 2
+    assert out.count("rewritten") == 2 and out.count("adapted to 2 lines") == 3
     assert re.search(r"rewritten lm-old\.json\.gz +htrjand-char-lm-columns/1", out)
     row = bench.measure(tmp_path / "lm-x.json.gz", 2)
     assert len(row["cpu_s"]) == 2 and row["held_mb"] > 0 and row["peak_mb"] >= row["held_mb"]

@@ -163,6 +163,7 @@ class CharNgramLM:
         # and the weight it leaves to the lower order
         self._shares = np.maximum(self._numbers - self.discount, 0) / np.repeat(totals, np.diff(starts))
         backoff = self.discount * lengths[keep] / totals
+        self._counted = len(backoff)  # rows 0.. of counts; after them the added starts
         grow = self.n_rows - len(backoff)  # (the starts ``_make_trie`` added: no counts)
         self._backoff = np.append(backoff, np.ones(grow))
         self._starts = np.append(starts, np.full(grow, starts[-1]))
@@ -252,16 +253,48 @@ class CharNgramLM:
 
     @property
     def counts(self) -> dict[str, dict[str, int]]:
-        """Context -> next character -> count (rebuilt from the flat rows: for saving,
-        adapting and inspection, not for decoding)."""
-        out = {}
-        for r, ctx in enumerate(self._context_strings()):
-            a, b = self._starts[r], self._starts[r + 1]
-            row = {self.vocab[j]: int(n) for j, n in zip(self._chars[a:b].tolist(), self._numbers[a:b].tolist())}
-            row.update(self._outside.get(ctx, {}))
-            if row:  # (not the starts ``_make_trie`` added)
-                out[ctx] = row
+        """Context -> next character -> count (rebuilt from the flat rows: for inspection and
+        the uncompressed ``lm.json``; ``adapted`` and the compressed form use ``_columns``)."""
+        contexts, context_lengths, joined, lengths, numbers = self._columns()
+        ends, starts = np.cumsum(context_lengths).tolist(), np.cumsum(lengths).tolist()
+        out, a, b, nums = {}, 0, 0, numbers.tolist()
+        for end, stop in zip(ends, starts):
+            out[contexts[a:end]] = {c: int(n) for c, n in zip(joined[b:stop], nums[b:stop])}
+            a, b = end, stop
         return out
+
+    def _columns(self) -> tuple[str, np.ndarray, str, np.ndarray, np.ndarray]:
+        """The counts as ``_set_rows`` takes them: every row of counts (not the starts added
+        for the trie), its context, and its next characters with their counts, characters
+        outside ``vocab`` included. Worked out on the arrays (Hooker's LM: a dict per context
+        would hold 137 MB)."""
+        counted = self._counted
+        contexts = self._context_strings()[:counted]
+        spans = np.diff(self._starts[:counted + 1])
+        rows = np.repeat(np.arange(counted), spans)
+        vocab_points = np.array([ord(c) if len(c) == 1 else -1 for c in self.vocab] or [0], np.int64)
+        end = int(self._starts[counted]) if counted else 0
+        points, numbers = vocab_points[self._chars[:end]], self._numbers[:end]
+        if self._outside:  # (hand-made counts only: ``train`` never counts such characters)
+            found = self._rows_of(list(self._outside)).tolist()
+            extra = [(r, ord(c), n) for (ctx, row), r in zip(self._outside.items(), found)
+                     for c, n in row.items()]
+            rows = np.concatenate([rows, [r for r, _, _ in extra]])
+            points = np.concatenate([points, [p for _, p, _ in extra]])
+            numbers = np.concatenate([numbers, [n for _, _, n in extra]])
+            order = np.argsort(rows, kind="stable")
+            rows, points, numbers = rows[order], points[order], numbers[order]
+        return ("".join(contexts), np.fromiter(map(len, contexts), np.int64, counted),
+                points.astype("<u4").tobytes().decode("utf-32-le"),
+                np.bincount(rows, minlength=counted).astype(np.int64), numbers.astype(np.float64))
+
+    @classmethod
+    def _from_columns(cls, order: int, vocab: list[str], discount: float,
+                      columns: tuple[str, np.ndarray, str, np.ndarray, np.ndarray]) -> "CharNgramLM":
+        """An LM of counts given as ``_set_rows`` takes them."""
+        lm = cls(order, vocab, {}, discount)
+        lm._set_rows(*columns)
+        return lm
 
     def _context_strings(self) -> list[str]:
         """Every row's context, by row (from the trie, shortest first: for ``counts``)."""
@@ -295,15 +328,33 @@ class CharNgramLM:
                 vocab: list[str] | None = None) -> "CharNgramLM":
         """A new LM whose counts are this one's plus ``weight`` times those of ``texts`` (e.g. a
         person's corrected lines: their hand's spelling and abbreviations), over ``vocab``
-        (default: this one's; a fine-tuned model's larger charset adds its new characters)."""
+        (default: this one's; a fine-tuned model's larger charset adds its new characters).
+        Merged as columns of (row, character, count), not as a dict per context."""
         vocab = list(vocab) if vocab is not None else list(self.vocab)
-        counts = self.counts  # (a fresh copy)
-        if weight > 0:  # (no rows of zero counts: they would divide by zero in prob)
-            for ctx, nxt in CharNgramLM.train(texts, vocab, order=self.order).counts.items():
-                row = counts.setdefault(ctx, {})
-                for c, n in nxt.items():
-                    row[c] = row.get(c, 0) + weight * n
-        return CharNgramLM(self.order, vocab, counts, self.discount)
+        contexts, context_lengths, joined, lengths, numbers = self._columns()
+        added = CharNgramLM.train(texts, vocab, order=self.order).counts if weight > 0 else {}
+        if added:  # (no rows of zero counts: they would divide by zero in prob)
+            rows = np.repeat(np.arange(len(lengths)), lengths)
+            points = _code_points(joined).astype(np.int64)
+            fresh: dict[str, int] = {}  # contexts this LM has no counts after, their new rows
+            new_rows, new_points, new_numbers = [], [], []
+            for (ctx, row), r in zip(added.items(), self._rows_of(list(added)).tolist()):
+                if not 0 <= r < self._counted:  # (unseen, or only a start the trie added)
+                    r = fresh.setdefault(ctx, len(lengths) + len(fresh))
+                new_rows += [r] * len(row)
+                new_points += map(ord, row)
+                new_numbers += [weight * n for n in row.values()]
+            rows = np.concatenate([rows, new_rows]).astype(np.int64)
+            points = np.concatenate([points, new_points]).astype(np.int64)
+            every, which = np.unique(rows * (int(points.max()) + 1) + points, return_inverse=True)
+            numbers = np.bincount(which.ravel(), np.concatenate([numbers, new_numbers]))
+            rows, points = np.divmod(every, int(points.max()) + 1)
+            contexts += "".join(fresh)
+            context_lengths = np.concatenate([context_lengths, [len(c) for c in fresh]]).astype(np.int64)
+            lengths = np.bincount(rows, minlength=len(context_lengths)).astype(np.int64)
+            joined = points.astype("<u4").tobytes().decode("utf-32-le")
+        return CharNgramLM._from_columns(self.order, vocab, self.discount,
+                                         (contexts, context_lengths, joined, lengths, numbers))
 
     def distribution(self, context: str) -> np.ndarray:
         """P(· | last order-1 characters of context) over ``vocab`` plus one last slot for any
@@ -370,12 +421,28 @@ class CharNgramLM:
     def row_of(self, seen: str) -> int:
         """The row of a seen context (``seen_context``'s answer): ``moves``'s state for it.
         KeyError when ``seen`` is not a seen context."""
-        row = self._trie.root
-        for c in seen:
-            row = self._child(row, self._trie.codes.get(c, -1))
-            if row < 0:
-                raise KeyError(seen)
+        row = int(self._rows_of([seen])[0])
+        if row < 0:
+            raise KeyError(seen)
         return row
+
+    def _rows_of(self, contexts: list[str]) -> np.ndarray:
+        """``row_of`` of many contexts at once (-1 for one that is not a row), the trie
+        walked a character at a time for all of them together."""
+        trie = self._trie
+        lengths = np.fromiter(map(len, contexts), np.int64, len(contexts))
+        points = _code_points("".join(contexts))
+        codes = _lookup(points, trie.codes).astype(np.int64) if len(points) else np.zeros(0, np.int64)
+        first = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        rows = np.full(len(contexts), trie.root, np.int64)
+        for d in range(int(lengths.max(initial=0))):
+            at = np.flatnonzero((lengths > d) & (rows >= 0))
+            code = codes[first[at] + d]
+            key = rows[at] * trie.classes + code
+            pos = np.minimum(np.searchsorted(trie.keys, key), max(len(trie.keys) - 1, 0))
+            hit = (code >= 0) & (trie.keys[pos] == key) if len(trie.keys) else np.zeros(len(at), bool)
+            rows[at] = np.where(hit, trie.kids[pos] if len(trie.keys) else -1, -1)
+        return rows
 
     @property
     def n_rows(self) -> int:
@@ -504,13 +571,10 @@ class CharNgramLM:
         Compression level 6: 2 % larger than 9, written in 0.5 instead of 4 seconds."""
         if not compress:
             return self.to_json().encode("utf-8")
-        counts = self.counts
+        contexts, context_lengths, joined, lengths, numbers = self._columns()
         columns = [{"format": COLUMNS_FORMAT, "order": self.order, "vocab": self.vocab,
-                    "discount": self.discount},
-                   "".join(counts), [len(ctx) for ctx in counts],
-                   "".join("".join(row) for row in counts.values()),
-                   [len(row) for row in counts.values()],
-                   [n for row in counts.values() for n in row.values()]]
+                    "discount": self.discount}, contexts, context_lengths.tolist(), joined,
+                   lengths.tolist(), [int(n) if n.is_integer() else n for n in numbers.tolist()]]
         text = "\n".join(json.dumps(c, ensure_ascii=False, separators=(",", ":")) for c in columns)
         return gzip.compress(text.encode("utf-8") + b"\n", compresslevel=6, mtime=0)
 
@@ -533,20 +597,19 @@ class CharNgramLM:
             head = json.loads(fh.readline())
             if not isinstance(head, dict) or head.get("format") not in (COLUMNS_FORMAT, LINES_FORMAT):
                 raise ValueError(f"not a compressed character LM ({COLUMNS_FORMAT})")
-            lm = cls(int(head["order"]), list(head["vocab"]), {}, float(head["discount"]))
+            order, vocab, discount = int(head["order"]), list(head["vocab"]), float(head["discount"])
             if head["format"] == LINES_FORMAT:
-                lm._read_lines(fh)
-                return lm
+                return cls._from_columns(order, vocab, discount, cls._read_lines(fh))
             columns = []  # each list made an array at once: loading holds one list at a time
             for make in (_text, _whole_numbers, _text, _whole_numbers, _real_numbers):
                 columns.append(make(json.loads(fh.readline() or "null")))
             if fh.read().strip():
                 raise ValueError("more than the five columns after the header")
-        lm._set_rows(*columns)
-        return lm
+        return cls._from_columns(order, vocab, discount, tuple(columns))
 
-    def _read_lines(self, fh: Iterable[str]) -> None:
-        """The rows of the earlier compressed form, a JSON line per context
+    @staticmethod
+    def _read_lines(fh: Iterable[str]) -> tuple[str, np.ndarray, str, np.ndarray, np.ndarray]:
+        """The columns of the earlier compressed form, a JSON line per context
         (``[context, characters, counts]``; fine-tuned versions written before session 27)."""
         contexts, chars, numbers = io.StringIO(), io.StringIO(), array("d")
         context_lengths, lengths = array("q"), array("q")
@@ -560,8 +623,8 @@ class CharNgramLM:
                 lengths.append(len(row))
                 numbers.extend(counts)
         as_numbers = (lambda a, kind: np.frombuffer(a, kind) if len(a) else np.zeros(0, kind))
-        self._set_rows(contexts.getvalue(), as_numbers(context_lengths, np.int64), chars.getvalue(),
-                       as_numbers(lengths, np.int64), as_numbers(numbers, np.float64))
+        return (contexts.getvalue(), as_numbers(context_lengths, np.int64), chars.getvalue(),
+                as_numbers(lengths, np.int64), as_numbers(numbers, np.float64))
 
 
 class CharLabelScorer:

@@ -92,8 +92,8 @@ class WordBigramLM:
         data = {"format": FORMAT, "discount": self.discount, "k": self.k, "vocab": self.vocab,
                 "unigrams": dict(self.unigrams),
                 "bigrams": [[a, b, n] for (a, b), n in self.bigrams.items()]}
-        return gzip.compress(json.dumps(data, ensure_ascii=False,
-                                        separators=(",", ":")).encode("utf-8"), mtime=0)
+        return gzip.compress(json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+                             .encode("utf-8"), compresslevel=6, mtime=0)  # (as the char LM's)
 
     @classmethod
     def load(cls, path: str | Path) -> "WordBigramLM":

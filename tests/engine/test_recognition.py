@@ -727,6 +727,36 @@ def test_char_lm_cache_stays_bounded(monkeypatch) -> None:
         assert len(fresh._cache) <= 10
 
 
+def test_char_lm_adapted_adds_the_counts_of_the_texts(tmp_path: Path) -> None:
+    """``adapted`` (merged as columns) gives this LM's counts plus ``weight`` times those of
+    the texts, worked out here as dicts: contexts new to the LM, contexts that were only a
+    start the trie added, characters outside the vocabulary (kept as they were, in the
+    compressed form too) and a larger vocabulary included."""
+    from engine.recognition.lm import CharNgramLM
+
+    gappy_counts = {"": {"a": 3, "b": 2, " ": 1}, "ab": {"a": 2, " ": 1, "q": 1}, "b": {"b": 1},
+                    "\x02ba": {"b": 2}, "\x02\x02b": {"q": 4}}
+    gappy = CharNgramLM(4, list("ab "), gappy_counts)
+    assert "\x02\x02" not in gappy_counts and gappy.row_of("\x02\x02") >= 0  # a start added
+    texts = ["ba ab", "bab zb"]
+    for weight, vocab in ((3, None), (1, list("ab z")), (0, list("ab z"))):
+        want = {ctx: dict(row) for ctx, row in gappy_counts.items()}
+        if weight:
+            for ctx, row in CharNgramLM.train(texts, vocab or gappy.vocab, order=4).counts.items():
+                for c, n in row.items():
+                    want.setdefault(ctx, {})[c] = want.get(ctx, {}).get(c, 0) + weight * n
+        got = gappy.adapted(texts, weight, vocab=vocab)
+        assert got.counts == want and got.vocab == (vocab or gappy.vocab)
+        (tmp_path / "lm-x.json.gz").write_bytes(got.to_bytes(compress=True))
+        assert CharNgramLM.load(tmp_path / "lm-x.json.gz").counts == want
+        for ctx in ("\x02\x02\x02", "\x02ab", "\x02\x02b", "bab", " zb", "b z"):
+            assert got.distribution(ctx).tolist() == pytest.approx(
+                _reference_distribution(want, got.vocab, 0.75, ctx), abs=1e-15)
+    rows = gappy._rows_of(["", "ab", "b", "\x02ba", "ba", "abc", "q"])
+    assert rows[:4].tolist() == [gappy.row_of(c) for c in ("", "ab", "b", "\x02ba")]
+    assert rows[5:].tolist() == [-1, -1] and rows[4] == -1  # "ba" is not a row of its own
+
+
 def test_char_lm_adapted_with_weight_zero_is_the_parent_lm() -> None:
     """Weight 0 adds the new vocabulary only: probabilities as the parent's, no empty rows."""
     from engine.recognition.lm import CharNgramLM
