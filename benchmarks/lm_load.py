@@ -29,9 +29,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from engine.models import default_model_dir  # noqa: E402
 from engine.recognition.lm import CharNgramLM  # noqa: E402
 from engine.recognition.word_lm import WordBigramLM  # noqa: E402
-from engine.models import default_model_dir  # noqa: E402
 
 
 def loader(path: Path):
@@ -85,6 +85,7 @@ def adapt(path: Path, lines: int) -> str:
 
 
 def show(row: dict) -> None:
+    """One line of ``measure``'s figures."""
     print(f"{row['file']:28s} {row['form']:26s} {row['bytes'] / 1e6:5.2f} MB  "
           f"load {row['median_s']:.2f} CPU s (" + ", ".join(f"{s:.2f}" for s in row["cpu_s"])
           + f")  peak {row['peak_mb']:.0f} MB, held {row['held_mb']:.0f} MB", flush=True)

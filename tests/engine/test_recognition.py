@@ -661,6 +661,8 @@ def test_char_lm_probabilities_and_beam_fusion(tmp_path: Path) -> None:
                 redone("ab", [1], "a", [1], [1]),  # contexts' lengths short of their text
                 redone("ab", [2.5], "a", [1], [1]),  # a length that is not a whole number
                 redone("ab", [2], ["a"], [1], [1]),  # characters not a string
+                redone("ab", [[2]], "a", [1], [1]),  # a list of lists
+                redone("ab", [2], "a", [1], ["1"]),  # a count that is not a number
                 redone("ab", [2], "a", [1], [1], [1])):  # a sixth column
         packed.write_bytes(bad)
         with pytest.raises(ModelError, match="unreadable"):
