@@ -1,7 +1,7 @@
 """Build the character LMs of a model folder from the training transcriptions and choose their
 beam-search weights on val lines (model selection only); the result goes into the card.
 
-    python -m training.lm_tune resources/models/htrjand-student [--beam 64] [--order 7]
+    python -m training.lm_tune resources/models/htrjand-student [--beam 80] [--order 7]
 
 Two kinds: the pooled LM of all collections (``lm.json``, balanced between them), and — when
 the model was trained on several collections — one LM per collection (``lm-<name>.json.gz``;
@@ -263,7 +263,7 @@ Poilus): order 5 18.08 / 28.90 %, 6 17.86 / 28.70 %, 7 17.82 / 28.54 %, 8 17.77 
 (1.9 MB); order 6 with 200,000 lines of Webster's 1913 prose added 17.29 / 31.23 % (English
 text hurts the French collection; 8 MB)."""
 
-READ_BEAM = 64
+READ_BEAM = 80
 """The beam width a tuned model reads with (and the command line chooses its weights with). Wider
 beams read better (phase-6 student, weights chosen with beam 8, every val line, per-page LMs;
 Hooker / Poilus): beam 8 16.60 / 27.27 %, 16 16.31 / 27.09 %, 32 16.08 / 27.00 % (beam 32
@@ -280,7 +280,12 @@ lines, and its word LM reranks the read beam's own n-best lists, the command lin
 with the read beam: on bundled phase 12 beam 64 kept each collection's character weights of beam
 8, changed the pooled fallback's balance (Poilus x2 -> x4) and the word LMs' weights (Hooker 0.7
 / 1 -> 0.5 / 1, Poilus 0.5 / 1 -> 1.0 / 2; Hooker 13.90 -> 13.88 %, Poilus 22.60 -> 22.54 %,
-about 5 minutes on one core; 8 with the prose word LM)."""
+about 5 minutes on one core; 8 with the prose word LM).
+64 until session 27: with session 24's word LMs (bundled phase 12, weights of beam 64, every val
+line, ``--only-read-beam``) beams 64 / 72 / 80 / 88 / 96 read Hooker 13.59 / 13.58 / 13.52 /
+13.55 / 13.51 % and Poilus 22.54 / 22.52 / 22.51 / 22.51 / 22.54 %; 80 reads both better than 64
+and costs about a sixth more decoding (10.6-12.2 against 9.3-10.1 ms a line). Weights chosen
+with beam 96 itself read no better (Hooker 13.50 %, Poilus 22.54 %)."""
 
 
 def tune(model_dir: Path, lines: int = 150, beam: int = 8, order: int = ORDER,

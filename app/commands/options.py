@@ -18,7 +18,7 @@ def beam_width(text: str) -> int:
 
 def add_beam_argument(parser: argparse.ArgumentParser) -> None:
     """``--beam N``: CTC beam width; left out, the model's own tuned decoding (the bundled
-    model: beam 64 with its character language models)."""
+    model: beam 80 with its character language models)."""
     parser.add_argument("--beam", type=beam_width, default=None, metavar="N",
                         help="CTC beam width; 1 = greedy (faster, more errors). Default: the "
-                             "model's tuned decoding (bundled model: beam 64 + character LM)")
+                             "model's tuned decoding (bundled model: beam 80 + character LM)")
