@@ -65,20 +65,18 @@ def _text(value: object) -> str:
     return value
 
 
+def _numbers(values: object, kinds: str = "iuf") -> np.ndarray:
+    """A JSON list of numbers of numpy ``kinds`` (\"iu\": whole numbers) as int64 or float64
+    (ValueError for anything else: not a list, nested, strings, booleans)."""
+    out = np.array(values if isinstance(values, list) else None)
+    if out.ndim != 1 or (len(out) and out.dtype.kind not in kinds):
+        raise ValueError(f"expected a list of {'whole ' if 'f' not in kinds else ''}numbers")
+    return out.astype(np.float64 if "f" in kinds else np.int64)
+
+
 def _whole_numbers(values: object) -> np.ndarray:
-    """A JSON list of whole numbers as int64 (ValueError for anything else)."""
-    out = np.array(values if isinstance(values, list) else None)
-    if out.ndim != 1 or (len(out) and out.dtype.kind not in "iu"):
-        raise ValueError("expected a list of whole numbers")
-    return out.astype(np.int64)
-
-
-def _real_numbers(values: object) -> np.ndarray:
-    """A JSON list of numbers as float64 (ValueError for anything else)."""
-    out = np.array(values if isinstance(values, list) else None)
-    if out.ndim != 1 or (len(out) and out.dtype.kind not in "iuf"):
-        raise ValueError("expected a list of numbers")
-    return out.astype(np.float64)
+    """A JSON list of whole numbers as int64 (``_numbers``)."""
+    return _numbers(values, "iu")
 
 
 class _Trie(NamedTuple):
@@ -117,15 +115,19 @@ class CharNgramLM:
 
     def __init__(self, order: int, vocab: list[str], counts: dict[str, dict[str, int]],
                  discount: float = 0.75) -> None:
+        self._settings(order, vocab, discount)
+        self._set_rows("".join(counts), np.fromiter(map(len, counts), np.int64, len(counts)),
+                       "".join("".join(nxt) for nxt in counts.values()),
+                       np.fromiter(map(len, counts.values()), np.int64, len(counts)),
+                       np.fromiter((n for nxt in counts.values() for n in nxt.values()), np.float64))
+
+    def _settings(self, order: int, vocab: list[str], discount: float) -> None:
+        """What an LM holds beside its rows (``__init__`` and ``_from_columns``)."""
         self.order = order
         self.vocab = vocab
         self.discount = discount
         self.index = {c: i for i, c in enumerate(vocab)}
         self._cache: dict[int, np.ndarray] = {}
-        self._set_rows("".join(counts), np.fromiter(map(len, counts), np.int64, len(counts)),
-                       "".join("".join(nxt) for nxt in counts.values()),
-                       np.fromiter(map(len, counts.values()), np.int64, len(counts)),
-                       np.fromiter((n for nxt in counts.values() for n in nxt.values()), np.float64))
 
     def _set_rows(self, contexts: str, context_lengths: np.ndarray, joined: str,
                   lengths: np.ndarray, numbers: np.ndarray) -> None:
@@ -292,8 +294,9 @@ class CharNgramLM:
     @classmethod
     def _from_columns(cls, order: int, vocab: list[str], discount: float,
                       columns: tuple[str, np.ndarray, str, np.ndarray, np.ndarray]) -> "CharNgramLM":
-        """An LM of counts given as ``_set_rows`` takes them."""
-        lm = cls(order, vocab, {}, discount)
+        """An LM of counts given as ``_set_rows`` takes them (its rows made once)."""
+        lm = cls.__new__(cls)
+        lm._settings(order, vocab, discount)
         lm._set_rows(*columns)
         return lm
 
@@ -347,9 +350,10 @@ class CharNgramLM:
                 new_numbers += [weight * n for n in row.values()]
             rows = np.concatenate([rows, new_rows]).astype(np.int64)
             points = np.concatenate([points, new_points]).astype(np.int64)
-            every, which = np.unique(rows * (int(points.max()) + 1) + points, return_inverse=True)
+            span = int(points.max()) + 1  # (a pair's key: row * span + code point)
+            every, which = np.unique(rows * span + points, return_inverse=True)
             numbers = np.bincount(which.ravel(), np.concatenate([numbers, new_numbers]))
-            rows, points = np.divmod(every, int(points.max()) + 1)
+            rows, points = np.divmod(every, span)
             contexts += "".join(fresh)
             context_lengths = np.concatenate([context_lengths, [len(c) for c in fresh]]).astype(np.int64)
             lengths = np.bincount(rows, minlength=len(context_lengths)).astype(np.int64)
@@ -602,7 +606,7 @@ class CharNgramLM:
             if head["format"] == LINES_FORMAT:
                 return cls._from_columns(order, vocab, discount, cls._read_lines(fh))
             columns = []  # each list made an array at once: loading holds one list at a time
-            for make in (_text, _whole_numbers, _text, _whole_numbers, _real_numbers):
+            for make in (_text, _whole_numbers, _text, _whole_numbers, _numbers):
                 columns.append(make(json.loads(fh.readline() or "null")))
             if fh.read().strip():
                 raise ValueError("more than the five columns after the header")
